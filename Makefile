@@ -1,7 +1,7 @@
 # The two commands of the README: `make demo` runs the product, `make test` runs the tests.
 # Both create the virtual environment in .venv and install everything on first use.
 
-PYTHON ?= python3.11
+PYTHON ?= $(shell command -v python3.11 || command -v python3)
 VENV ?= .venv
 BIN := $(VENV)/bin
 PIP := $(BIN)/python -m pip
