@@ -61,6 +61,8 @@ class LicenceState(enum.IntEnum):
     INVALID = 3
     NOT_YET_VALID = 4
     ABSENT = 5
+    #: Set by the terminal when the server executes Revoke (/26242/0/11), never by a token.
+    REVOKED = 6
 
 
 class Edition(enum.StrEnum):
