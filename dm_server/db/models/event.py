@@ -7,9 +7,8 @@ event_uid)`` is unique and a repeat is ignored.
 from __future__ import annotations
 
 from datetime import datetime
-from decimal import Decimal
 
-from sqlalchemy import JSON, ForeignKey, Integer, Numeric, String, UniqueConstraint
+from sqlalchemy import JSON, BigInteger, ForeignKey, Integer, String, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
 from dm_server.db.base import Base, UTCDateTime, utcnow
@@ -25,7 +24,9 @@ class Event(Base):
     )
     event_uid: Mapped[str] = mapped_column(String(64))
     kind: Mapped[str] = mapped_column(String(32), index=True, default="")
-    amount: Mapped[Decimal | None] = mapped_column(Numeric(14, 2))
+    #: In minor units of ``currency`` (object 26243 Amount), as the terminal reports it.
+    amount: Mapped[int | None] = mapped_column(BigInteger)
+    currency: Mapped[str] = mapped_column(String(3), default="")
     occurred_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), index=True)
     #: Every resource of the event instance, by resource name.
     data: Mapped[dict[str, object]] = mapped_column(JSON, default=dict)

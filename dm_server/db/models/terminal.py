@@ -48,6 +48,8 @@ class Terminal(Base):
         Enum(TradingState, native_enum=False, length=16), default=TradingState.OFFLINE, index=True
     )
     state_changed_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    #: Copy of /3/0/3 Firmware Version, kept for filtering the fleet by version.
+    firmware_version: Mapped[str | None] = mapped_column(String(64), index=True)
     last_seen_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
 

@@ -1,4 +1,4 @@
-"""Observations to re-establish after Register; mark terminals made by dev auto-accept.
+"""Observations to re-establish after Register; dev auto-accept mark; firmware version.
 
 Revision ID: 0002
 Revises: 0001
@@ -23,6 +23,10 @@ def upgrade() -> None:
     with op.batch_alter_table("terminals", schema=None) as batch_op:
         batch_op.add_column(
             sa.Column("auto_accepted", sa.Boolean(), nullable=False, server_default=sa.false())
+        )
+        batch_op.add_column(sa.Column("firmware_version", sa.String(length=64), nullable=True))
+        batch_op.create_index(
+            batch_op.f("ix_terminals_firmware_version"), ["firmware_version"], unique=False
         )
     op.create_table(
         "observations",
@@ -52,4 +56,6 @@ def downgrade() -> None:
         batch_op.drop_index(batch_op.f("ix_observations_terminal_id"))
     op.drop_table("observations")
     with op.batch_alter_table("terminals", schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f("ix_terminals_firmware_version"))
+        batch_op.drop_column("firmware_version")
         batch_op.drop_column("auto_accepted")
