@@ -1,0 +1,1 @@
+"""PosFleet benchmarks: see bench/README.md."""

@@ -1,0 +1,5 @@
+"""``python -m bench``: run the DM server benchmark."""
+
+from bench.run import main
+
+main()
