@@ -11,7 +11,6 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Union
 
 from lwm2m_core.errors import ModelError
 from lwm2m_core.model import ResourceModel, ResourceType
@@ -44,7 +43,7 @@ class ObjectLink:
         return f"{self.object_id}:{self.instance_id}"
 
 
-Value = Union[str, int, float, bool, bytes, datetime, ObjectLink]
+Value = str | int | float | bool | bytes | datetime | ObjectLink
 
 
 def check_value(value: object, rtype: ResourceType, path: LwM2mPath | None = None) -> Value:
@@ -142,7 +141,7 @@ class LwM2mMultipleResource:
     instances: dict[int, Value] = field(default_factory=dict)
 
 
-LwM2mResource = Union[LwM2mSingleResource, LwM2mMultipleResource]
+LwM2mResource = LwM2mSingleResource | LwM2mMultipleResource
 
 
 @dataclass(frozen=True, slots=True)
@@ -157,6 +156,10 @@ class LwM2mObject:
     instances: dict[int, LwM2mObjectInstance] = field(default_factory=dict)
 
 
-LwM2mNode = Union[
-    LwM2mObject, LwM2mObjectInstance, LwM2mSingleResource, LwM2mMultipleResource, LwM2mResourceInstance
-]
+LwM2mNode = (
+    LwM2mObject
+    | LwM2mObjectInstance
+    | LwM2mSingleResource
+    | LwM2mMultipleResource
+    | LwM2mResourceInstance
+)
