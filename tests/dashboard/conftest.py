@@ -1,0 +1,121 @@
+"""Fixtures for the accounts/licences/dashboard tests: a migrated database (SQLite file, or
+a fresh PostgreSQL database when ``POSFLEET_TEST_DATABASE_URL`` is set) and a demo tree."""
+
+from __future__ import annotations
+
+import functools
+import os
+import shutil
+import uuid
+from collections.abc import AsyncIterator, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+from sqlalchemy import create_engine, text
+from sqlalchemy.engine import make_url
+
+from dm_server import security
+from dm_server.db.base import Base
+from dm_server.db.migrate import upgrade
+from dm_server.db.models.account import Account, Role
+from dm_server.db.models.terminal import SecurityMode, Terminal
+from dm_server.db.session import Database
+from dm_server.services import accounts
+
+PASSWORD = "correct-horse-1"
+#: Argon2 is slow on purpose; a real hash per distinct password is enough for tests.
+_cached_hash = functools.cache(security.hash_password)
+
+
+@pytest.fixture(autouse=True)
+def _fast_hashing(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(accounts, "hash_password", _cached_hash)
+
+
+@pytest.fixture(scope="session")
+def migrated_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """A database at the head migration, made once per test session."""
+    server_url = os.environ.get("POSFLEET_TEST_DATABASE_URL")
+    if not server_url:
+        path = tmp_path_factory.mktemp("db") / "template.db"
+        upgrade(f"sqlite:///{path}")
+        yield f"sqlite:///{path}"
+        return
+    name = f"posfleet_dash_{uuid.uuid4().hex[:10]}"
+    admin = create_engine(server_url, isolation_level="AUTOCOMMIT")
+    with admin.connect() as connection:
+        connection.execute(text(f'CREATE DATABASE "{name}"'))
+    url = make_url(server_url).set(database=name).render_as_string(hide_password=False)
+    upgrade(url)
+    yield url
+    with admin.connect() as connection:
+        connection.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+    admin.dispose()
+
+
+@pytest.fixture()
+def database_url(migrated_url: str, tmp_path: Path) -> str:
+    """A clean database per test: a copy of the SQLite template, or emptied PostgreSQL."""
+    if migrated_url.startswith("sqlite"):
+        copy = tmp_path / "server.db"
+        shutil.copy(make_url(migrated_url).database or "", copy)
+        return f"sqlite:///{copy}"
+    engine = create_engine(migrated_url)
+    tables = ", ".join(f'"{t.name}"' for t in Base.metadata.sorted_tables)
+    with engine.begin() as connection:
+        connection.execute(text(f"TRUNCATE {tables} RESTART IDENTITY CASCADE"))
+    engine.dispose()
+    return migrated_url
+
+
+@pytest.fixture()
+async def database(database_url: str) -> AsyncIterator[Database]:
+    db = Database(database_url)
+    yield db
+    await db.dispose()
+
+
+@dataclass
+class Tree:
+    """admin -> dealer_a -> (owner_a1, sub_a -> owner_s1); admin -> dealer_b -> owner_b1.
+    Each owner has one terminal named ``pos-<owner>``."""
+
+    admin: Account
+    dealer_a: Account
+    sub_a: Account
+    owner_a1: Account
+    owner_s1: Account
+    dealer_b: Account
+    owner_b1: Account
+
+    def all(self) -> list[Account]:
+        return [self.admin, self.dealer_a, self.sub_a, self.owner_a1, self.owner_s1,
+                self.dealer_b, self.owner_b1]
+
+
+async def build_tree(db: Database) -> Tree:
+    async with db.session() as session:
+        admin = await accounts.create_root_admin(session, "admin", PASSWORD)
+
+        async def child(parent: Account, name: str, role: Role) -> Account:
+            return await accounts.create_account(
+                session, admin, parent_id=parent.id, username=name, password=PASSWORD,
+                role=role, locale="en",
+            )
+
+        dealer_a = await child(admin, "dealer-a", Role.DEALER)
+        sub_a = await child(dealer_a, "sub-a", Role.DEALER)
+        owner_a1 = await child(dealer_a, "owner-a1", Role.OWNER)
+        owner_s1 = await child(sub_a, "owner-s1", Role.OWNER)
+        dealer_b = await child(admin, "dealer-b", Role.DEALER)
+        owner_b1 = await child(dealer_b, "owner-b1", Role.OWNER)
+        for owner in (owner_a1, owner_s1, owner_b1):
+            session.add(Terminal(endpoint=f"pos-{owner.username}", owner_id=owner.id,
+                                 security_mode=SecurityMode.NOSEC))
+        return Tree(admin, dealer_a, sub_a, owner_a1, owner_s1, dealer_b, owner_b1)
+
+
+@pytest.fixture()
+async def tree(database: Database) -> Tree:
+    return await build_tree(database)
