@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import importlib.util
 import shutil
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 
 import pytest
 
-from tests.interop import peers
+from tests.interop import peers, servers
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
@@ -51,3 +52,15 @@ def libcoap_client() -> str:
     if shutil.which(peers.LIBCOAP_CLIENT) is None:
         pytest.skip(f"{peers.LIBCOAP_CLIENT} missing: apt-get install libcoap3-bin")
     return peers.LIBCOAP_CLIENT
+
+
+@pytest.fixture(scope="session")
+def dm_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[servers.ServerProcess]:
+    """Our DM server as its own process (NoSec CoAP, dev auto-accept), shared by the folder."""
+    if importlib.util.find_spec("dm_server.cli") is None:
+        pytest.skip("dm_server.cli (posfleet server) is not there yet")
+    server = servers.start_server(tmp_path_factory.mktemp("dm-server"))
+    try:
+        yield server
+    finally:
+        server.stop()
