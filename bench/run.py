@@ -21,8 +21,6 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
-import cbor2
-
 if __package__ in (None, ""):  # run as a script: make the repository importable
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
@@ -35,7 +33,10 @@ from bench.targets import (
     pin_generator,
     resident_kib,
 )
+from lwm2m_core.codec import Record, encode_records
+from lwm2m_core.model import ObjectModelRepository
 from lwm2m_core.numbers import CoapCode, ContentFormat
+from lwm2m_core.path import LwM2mPath
 
 #: What every simulated terminal says it hosts when it registers (CoRE link format).
 REGISTRATION_LINKS = (
@@ -43,9 +44,11 @@ REGISTRATION_LINKS = (
     b"</26241/0>,</26242/0>,</26243>,</26244/0>"
 )
 REGISTRATION_LIFETIME_S = 3600
+#: The POS Event object (object_defs/26243.xml) and the resources a sale carries.
 POS_EVENT_OBJECT = 26243
-#: SenML labels (RFC 8428 §6): base name, name, string value, numeric value, time.
-SENML_BN, SENML_N, SENML_V, SENML_VS, SENML_VB = -2, 0, 2, 3, 4
+POS_EVENT_ID, POS_EVENT_TYPE, POS_EVENT_TIME, POS_EVENT_AMOUNT, POS_EVENT_CURRENCY = 0, 1, 2, 3, 4
+POS_EVENT_SEQUENCE = 14
+MODEL = ObjectModelRepository.default()
 SETTLE_S = 1.0
 
 
@@ -66,17 +69,18 @@ def registration_query(terminal: SimulatedTerminal) -> list[str]:
 
 
 def pos_event(sequence: int) -> bytes:
-    """One sale as a Send payload (SenML-CBOR), with a fresh event id."""
-    base = f"/{POS_EVENT_OBJECT}/{sequence}/"
-    records = [
-        {SENML_BN: base, SENML_N: "0", SENML_VS: str(uuid.uuid4())},
-        {SENML_N: "1", SENML_VS: "sale"},
-        {SENML_N: "2", SENML_V: int(datetime.now(UTC).timestamp())},
-        {SENML_N: "3", SENML_V: 12_500},
-        {SENML_N: "4", SENML_VS: "KRW"},
-        {SENML_N: "14", SENML_V: sequence},
-    ]
-    return cbor2.dumps(records)
+    """One sale as a Send payload (SenML-CBOR via the LwM2M core), with a fresh event id."""
+    base = LwM2mPath.parse(f"/{POS_EVENT_OBJECT}/{sequence}")
+    values = {
+        POS_EVENT_ID: str(uuid.uuid4()),
+        POS_EVENT_TYPE: "sale",
+        POS_EVENT_TIME: datetime.now(UTC).replace(microsecond=0),
+        POS_EVENT_AMOUNT: 12_500,
+        POS_EVENT_CURRENCY: "KRW",
+        POS_EVENT_SEQUENCE: sequence,
+    }
+    records = [Record(base.child(resource), value) for resource, value in values.items()]
+    return encode_records(records, ContentFormat.SENML_CBOR, MODEL)
 
 
 async def register(terminal: SimulatedTerminal, _round: int) -> bool:
