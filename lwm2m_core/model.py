@@ -159,7 +159,7 @@ def _parse_xml(xml_text: str | bytes, source: str) -> ET.Element:
         raise ModelError(f"{source}: {exc.message}") from None
     except expat.ExpatError as exc:
         raise ModelError(f"{source}: not well-formed XML: {exc}") from None
-    except (ValueError, UnicodeError) as exc:  # unknown encoding declarations and the like
+    except (LookupError, ValueError) as exc:  # unknown or unusable encoding declarations
         raise ModelError(f"{source}: cannot read the document: {exc}") from None
 
 
@@ -359,7 +359,9 @@ class ObjectModelRepository:
         """The model of the resource that ``path`` names or lies in (depth 3 or 4)."""
         if path.resource_id is None or path.object_id is None:
             raise ModelError("path does not name a resource", path)
-        obj = self.get_object(path.object_id)
+        obj = self._objects.get(path.object_id)
+        if obj is None:
+            raise ModelError(f"unknown object {path.object_id}", path)
         try:
             resource = obj.resources[path.resource_id]
         except KeyError:

@@ -9,6 +9,7 @@ from __future__ import annotations
 import xml.etree.ElementTree as ET
 from importlib import resources
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -49,11 +50,15 @@ def test_every_expected_object_is_shipped_one_per_file() -> None:
     assert shipped_files() == sorted(f"{oid}.xml" for oid in (*STANDARD_IDS, *CUSTOM_IDS))
 
 
+@pytest.fixture(scope="module")
+def schema() -> Any:
+    xmlschema = pytest.importorskip("xmlschema")
+    return xmlschema.XMLSchema(str(SCHEMA))
+
+
 @needs_registry
 @pytest.mark.parametrize("name", shipped_files())
-def test_file_validates_against_lwm2m_1_1_schema(name: str) -> None:
-    xmlschema = pytest.importorskip("xmlschema")
-    schema = xmlschema.XMLSchema(str(SCHEMA))
+def test_file_validates_against_lwm2m_1_1_schema(schema: Any, name: str) -> None:
     errors = [str(error) for error in schema.iter_errors(shipped_bytes(name).decode("utf-8"))]
     assert errors == [], f"{name} breaks LWM2M-v1_1.xsd: {errors[:3]}"
 
