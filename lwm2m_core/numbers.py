@@ -95,3 +95,48 @@ class CoapCode(IntEnum):
     @property
     def is_success(self) -> bool:
         return 64 <= self < 96
+
+
+class FirmwareUpdateState(IntEnum):
+    """Resource 5/0/3 State (TS Core, object 5 Firmware Update)."""
+
+    IDLE = 0
+    DOWNLOADING = 1
+    DOWNLOADED = 2
+    UPDATING = 3
+
+
+class FirmwareUpdateResult(IntEnum):
+    """Resource 5/0/5 Update Result (TS Core, object 5 Firmware Update)."""
+
+    INITIAL = 0
+    SUCCESS = 1
+    NOT_ENOUGH_STORAGE = 2
+    OUT_OF_MEMORY = 3
+    CONNECTION_LOST = 4
+    INTEGRITY_CHECK_FAILURE = 5
+    UNSUPPORTED_PACKAGE_TYPE = 6
+    INVALID_URI = 7
+    UPDATE_FAILED = 8
+    UNSUPPORTED_PROTOCOL = 9
+    CANCELLED = 10
+    DEFERRED = 11
+
+
+class FirmwareDeliveryMethod(IntEnum):
+    """Resource 5/0/9 Firmware Update Delivery Method."""
+
+    PULL = 0
+    PUSH = 1
+    BOTH = 2
+
+
+class FirmwareProtocol(IntEnum):
+    """Resource 5/0/8 Firmware Update Protocol Support (one per resource instance)."""
+
+    COAP = 0
+    COAPS = 1
+    HTTP = 2
+    HTTPS = 3
+    COAP_TCP = 4
+    COAP_TLS = 5
