@@ -41,9 +41,10 @@ def generate_psk() -> bytes:
     return secrets.token_bytes(GENERATED_SECRET_BYTES)
 
 
-def load_or_create_secret(data_dir: Path) -> str:
-    """The token secret kept in the data folder (mode 0600), created on first use."""
-    path = data_dir / SECRET_FILE
+def load_or_create_secret(data_dir: Path, name: str = SECRET_FILE) -> str:
+    """A secret kept in the data folder (mode 0600), created on first use; ``name`` keeps
+    the API-token secret and the dashboard's session-cookie secret apart."""
+    path = data_dir / name
     if path.exists():
         return path.read_text().strip()
     data_dir.mkdir(parents=True, exist_ok=True)

@@ -70,12 +70,45 @@ class Settings:
     #: Extra folders with object definitions (DDF XML) beside object_defs/.
     object_dirs: tuple[Path, ...] = field(default_factory=tuple)
     log_level: str = "INFO"
+    # --- accounts, licences, dashboard ---
+    #: Ed25519 key signing licence tokens; empty: ``licence-signing.pem`` in ``data_dir``.
+    licence_key_file: str = ""
+    #: Yearly list price per edition in minor units of the currency (revenue forecast).
+    licence_prices: str = "basic=120000,standard=240000,premium=360000"
+    licence_currency: str = "KRW"
+    licence_grace_days: int = 14
+    #: Log-in lock-out: this many wrong passwords in a row lock the account this long.
+    login_max_failures: int = 5
+    login_lockout_s: int = 900
+    #: Mark the session cookie Secure (set when the dashboard is served over HTTPS).
+    cookie_secure: bool = False
+    #: Dashboard language for new accounts and the log-in page: ko or en.
+    default_locale: str = "ko"
 
     @property
     def resolved_database_url(self) -> str:
         if self.database_url:
             return self.database_url
         return f"sqlite+aiosqlite:///{(self.data_dir / 'server.db').resolve()}"
+
+    @property
+    def resolved_licence_key_file(self) -> Path:
+        if self.licence_key_file:
+            return Path(self.licence_key_file)
+        return self.data_dir / "licence-signing.pem"
+
+    def licence_price_list(self) -> dict[str, int]:
+        """``licence_prices`` as {edition: yearly price}; a malformed entry stops start-up."""
+        prices = {}
+        for item in filter(None, (p.strip() for p in self.licence_prices.split(","))):
+            edition, _, amount = item.partition("=")
+            try:
+                prices[edition.strip()] = int(amount)
+            except ValueError:
+                raise SystemExit(
+                    f"{ENV_PREFIX}LICENCE_PRICES: {item!r} is not edition=amount"
+                ) from None
+        return prices
 
     @property
     def dtls_enabled(self) -> bool:
