@@ -16,6 +16,10 @@ class LwM2MError(Exception):
         self.message = message
         super().__init__(f"{path}: {message}" if path is not None else message)
 
+    def __reduce__(self) -> tuple[type[LwM2MError], tuple[str, object | None]]:
+        # Keep message and path apart when an error crosses a process boundary.
+        return type(self), (self.message, self.path)
+
 
 class PathError(LwM2MError):
     """A path string or id is malformed or out of range."""

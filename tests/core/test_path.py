@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import pickle
+
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -184,3 +186,10 @@ def test_any_text_parses_or_raises_path_error(text: str) -> None:
     except PathError:
         return
     assert LwM2mPath.parse(str(path)) == path
+
+
+def test_errors_survive_pickling() -> None:
+    error = PathError("a resource instance path has no children", LwM2mPath(3, 0, 7, 1))
+    copy = pickle.loads(pickle.dumps(error))
+    assert type(copy) is PathError
+    assert (copy.message, copy.path, str(copy)) == (error.message, error.path, str(error))
