@@ -12,6 +12,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import os
 import platform
 import random
 import sys
@@ -62,6 +63,7 @@ class Plan:
     sends_per_terminal: int
     reads: int
     phase_deadline_s: float
+    dedup_wait_s: float = 0.0
 
 
 def registration_query(terminal: SimulatedTerminal) -> list[str]:
@@ -91,14 +93,21 @@ async def register(terminal: SimulatedTerminal, _round: int) -> bool:
     return response.code == CoapCode.CREATED
 
 
-async def send_event(terminal: SimulatedTerminal, round_number: int) -> bool:
-    response = await terminal.request(
-        CoapCode.POST,
-        ["dp"],
-        payload=pos_event(round_number),
-        content_format=ContentFormat.SENML_CBOR,
-    )
-    return response.code == CoapCode.CHANGED
+class EventSender:
+    """Sends prepared POS events: encoding them is done before the clock starts, because
+    checking records against the model costs the generator more than sending them."""
+
+    def __init__(self, count: int) -> None:
+        self._payloads = iter([pos_event(sequence) for sequence in range(count)])
+
+    async def __call__(self, terminal: SimulatedTerminal, _round: int) -> bool:
+        response = await terminal.request(
+            CoapCode.POST,
+            ["dp"],
+            payload=next(self._payloads),
+            content_format=ContentFormat.SENML_CBOR,
+        )
+        return response.code == CoapCode.CHANGED
 
 
 async def echo_get(terminal: SimulatedTerminal, _round: int) -> bool:
@@ -112,16 +121,29 @@ class Measurement:
     def __init__(self, target: Target) -> None:
         self.target = target
         self.cpu_before = cpu_seconds(target.pid)
+        self.rss_before_kib = resident_kib(target.pid)
+        self.generator_cpu_before = _own_cpu_seconds()
 
     def finish(self, phase: PhaseResult) -> dict[str, object]:
         self.target.check_alive()
         cpu = cpu_seconds(self.target.pid) - self.cpu_before
         summary = phase.summary()
         summary["server_cpu_s"] = round(cpu, 2)
+        rss_kib = resident_kib(self.target.pid)
+        summary["server_rss_mib"] = round(rss_kib / 1024, 1)
+        generator_cpu = _own_cpu_seconds() - self.generator_cpu_before
+        summary["generator_cpu_s"] = round(generator_cpu, 2)
         if phase.completed:
             summary["server_cpu_us_per_op"] = round(cpu / phase.completed * 1e6, 1)
-        summary["server_rss_mib"] = round(resident_kib(self.target.pid) / 1024, 1)
+            summary["server_rss_growth_kib_per_op"] = round(
+                (rss_kib - self.rss_before_kib) / phase.completed, 2
+            )
         return summary
+
+
+def _own_cpu_seconds() -> float:
+    times = os.times()
+    return times.user + times.system
 
 
 async def coap_phases(target: Target, plan: Plan, read_op: str) -> tuple[dict, Fleet]:
@@ -138,12 +160,19 @@ async def coap_phases(target: Target, plan: Plan, read_op: str) -> tuple[dict, F
     figures["registered"] = phase.completed
 
     senders = fleet.terminals[: plan.send_terminals]
+    send_event = EventSender(len(senders) * plan.sends_per_terminal)
     measurement = Measurement(target)
     phase = await run_phase(
         "send", senders, plan.sends_per_terminal, plan.window, send_event, plan.phase_deadline_s
     )
     figures["send"] = measurement.finish(phase)
     figures["read_mode"] = read_op
+    if plan.dedup_wait_s:
+        # Received confirmables are kept for deduplication; see whether the memory comes back.
+        await asyncio.sleep(plan.dedup_wait_s)
+        figures[f"rss_after_{plan.dedup_wait_s:g}s_idle_mib"] = round(
+            resident_kib(target.pid) / 1024, 1
+        )
     return figures, fleet
 
 
@@ -288,10 +317,11 @@ async def main_async(args: argparse.Namespace) -> dict[str, object]:
         sends_per_terminal=args.sends_per_terminal,
         reads=args.reads,
         phase_deadline_s=args.phase_deadline,
+        dedup_wait_s=args.dedup_wait,
     )
     report: dict[str, object] = {
         "when": datetime.now(UTC).isoformat(timespec="seconds"),
-        "machine": {"cpus": __import__("os").cpu_count(), "python": platform.python_version()},
+        "machine": {"cpus": os.cpu_count(), "python": platform.python_version()},
         "generator_pinned": pin_generator(),
         "plan": plan.__dict__,
     }
@@ -317,6 +347,12 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--sends-per-terminal", type=int, default=25)
     parser.add_argument("--reads", type=int, default=300, help="Read round trips measured")
     parser.add_argument("--phase-deadline", type=float, default=60.0, help="seconds per phase")
+    parser.add_argument(
+        "--dedup-wait",
+        type=float,
+        default=0.0,
+        help="idle seconds after the Sends before measuring memory again (0: skip)",
+    )
     parser.add_argument("--database-url", default="", help="default: SQLite in a temp folder")
     parser.add_argument("--echo-only", action="store_true", help="measure the ceiling only")
     parser.add_argument("--output", type=Path, help="also write the JSON here")
