@@ -1,0 +1,306 @@
+"""The agent's CoAP site: every DM operation on ``/O``, ``/O/I``, ``/O/I/R``, ``/O/I/R/RI``.
+
+One aiocoap resource takes the whole path space and maps CoAP requests to LwM2M operations
+(TS Core §6.3, Table 6.3.1): GET is Read (Discover with ``Accept: link-format``, Observe with
+the Observe option), PUT is Write-replace (Write-Attributes when it carries only a query),
+POST on an object is Create, on an instance a partial Write, on a resource Execute, and
+DELETE is Delete. Agent, core and codec errors become their CoAP codes here and nowhere else;
+nothing in the tree changes when a request fails.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Callable
+
+import aiocoap
+from aiocoap import resource as coap_resource
+from aiocoap.numbers.codes import Code
+
+from device_client.errors import (
+    AgentError,
+    BadRequest,
+    MethodNotAllowed,
+    NotAcceptable,
+    NotFound,
+    Unauthorized,
+    UnsupportedContentFormat,
+)
+from device_client.objects.base import ObjectTree
+from device_client.observe import (
+    AttributeStore,
+    Observation,
+    ObservationManager,
+    parse_attribute_query,
+)
+from lwm2m_core import codec
+from lwm2m_core.errors import CodecError, LwM2MError, ModelError
+from lwm2m_core.link import Link, format_links
+from lwm2m_core.model import ResourceType
+from lwm2m_core.node import LwM2mSingleResource
+from lwm2m_core.numbers import CoapCode, ContentFormat
+from lwm2m_core.path import LwM2mPath
+
+#: Objects a DM server may never touch (TS Core §E.1: Security is for bootstrap only).
+SERVER_FORBIDDEN_OBJECTS = frozenset({0})
+#: Biggest payload taken by the raw-opaque path (firmware push to /5/0/0).
+MAX_RAW_OPAQUE = 16 * 1024 * 1024
+
+
+def _response(code: CoapCode, payload: bytes = b"", content_format: int | None = None
+              ) -> aiocoap.Message:
+    message = aiocoap.Message(code=Code(int(code)), payload=payload)
+    if content_format is not None:
+        message.opt.content_format = int(content_format)
+    return message
+
+
+def _error(exc: AgentError) -> aiocoap.Message:
+    return _response(exc.code, exc.message.encode("utf-8")[:256], ContentFormat.TEXT)
+
+
+class LwM2mSite(coap_resource.PathCapable, aiocoap.interfaces.ObservableResource):
+    """Root resource of the agent's CoAP context; also the observation entry point."""
+
+    def __init__(
+        self,
+        tree: ObjectTree,
+        logger: logging.Logger,
+        allowed_peer: Callable[[aiocoap.Message], bool] = lambda request: True,
+        raw_opaque_paths: frozenset[LwM2mPath] = frozenset(),
+    ) -> None:
+        super().__init__()
+        self.tree = tree
+        self.log = logger
+        self.allowed_peer = allowed_peer
+        self.raw_opaque_paths = raw_opaque_paths
+        self.attributes = AttributeStore()
+        self.observations = ObservationManager(self.attributes, self._default_periods)
+        tree.listeners.append(self.observations.changed)
+        self.background: set[asyncio.Task[None]] = set()
+
+    def _default_periods(self) -> tuple[int, int]:
+        try:
+            server = self.tree.objects[1].instances[0]
+            return int(server.values.get(2, 0)), int(server.values.get(3, 0))  # type: ignore[arg-type]
+        except (KeyError, TypeError, ValueError):
+            return 0, 0
+
+    async def needs_blockwise_assembly(self, request: aiocoap.Message) -> bool:
+        return True
+
+    async def render_to_pipe(self, pipe) -> None:  # type: ignore[no-untyped-def]
+        """aiocoap's observation-aware rendering (add_observation, then render)."""
+        await aiocoap.interfaces.ObservableResource._render_to_pipe(self, pipe)
+
+    # -- dispatch -----------------------------------------------------------------------
+    def _path(self, request: aiocoap.Message) -> LwM2mPath:
+        segments = request.opt.uri_path
+        if segments and segments[-1] == "":
+            segments = segments[:-1]
+        try:
+            path = LwM2mPath.parse("/" + "/".join(segments))
+        except LwM2MError:
+            raise NotFound(f"/{'/'.join(segments)} is not an LwM2M path") from None
+        if path.object_id in SERVER_FORBIDDEN_OBJECTS:
+            raise Unauthorized(f"object {path.object_id} is not accessible to a DM server")
+        return path
+
+    async def render(self, request: aiocoap.Message) -> aiocoap.Message:
+        try:
+            if not self.allowed_peer(request):
+                raise Unauthorized("requests are accepted from the registered server only")
+            path = self._path(request)
+            return await self._operation(request, path)
+        except AgentError as exc:
+            self.log.info("%s %s -> %s %s", request.code, request.get_request_uri(),
+                          CoapCode(int(exc.code)).dotted, exc.message)
+            return _error(exc)
+        except LwM2MError as exc:
+            self.log.info("%s %s -> 4.00 %s", request.code, request.get_request_uri(), exc)
+            return _error(BadRequest(str(exc)))
+
+    async def _operation(self, request: aiocoap.Message, path: LwM2mPath) -> aiocoap.Message:
+        code = request.code
+        if code == Code.GET:
+            if request.opt.accept == ContentFormat.LINK:
+                return self._discover(path)
+            return self._read(request, path)
+        if code == Code.PUT:
+            if request.opt.uri_query and not request.payload:
+                return self._write_attributes(request, path)
+            return self._write(request, path, replace=True)
+        if code == Code.POST:
+            if path.is_object:
+                return self._create(request, path)
+            if path.is_object_instance:
+                return self._write(request, path, replace=False)
+            if path.is_resource:
+                model = self.tree.resource_model(path)
+                if model.operations.executable:
+                    return await self._execute(request, path)
+                if model.multiple and model.operations.writable and request.payload:
+                    return self._write(request, path, replace=False)
+                raise MethodNotAllowed(f"{path} ({model.name}) is not executable")
+            raise MethodNotAllowed("POST is not defined on this path")
+        if code == Code.DELETE:
+            self.tree.delete(path)
+            self.log.info("deleted %s", path)
+            return _response(CoapCode.DELETED)
+        raise MethodNotAllowed(f"method {code} is not supported")
+
+    # -- Read / Discover ----------------------------------------------------------------
+    def _read_format(self, request: aiocoap.Message, path: LwM2mPath) -> ContentFormat:
+        accept = request.opt.accept
+        if accept is not None:
+            try:
+                fmt = codec.resolve_format(int(accept))
+            except CodecError:
+                raise NotAcceptable(f"cannot answer in content format {int(accept)}") from None
+            if fmt not in codec.NODE_FORMATS:
+                raise NotAcceptable(f"cannot answer in content format {int(accept)}")
+            return fmt
+        if path.depth >= 3:
+            model = self.tree.resource_model(path)
+            if not model.multiple or path.is_resource_instance:
+                opaque = model.type is ResourceType.OPAQUE
+                return ContentFormat.OPAQUE if opaque else ContentFormat.TEXT
+        return ContentFormat.TLV
+
+    def _read(self, request: aiocoap.Message, path: LwM2mPath) -> aiocoap.Message:
+        fmt = self._read_format(request, path)
+        node = self.tree.read(path)
+        try:
+            payload = codec.encode(node, path, fmt, self.tree.models)
+        except CodecError as exc:
+            raise NotAcceptable(f"cannot encode {path} as {fmt.name}: {exc.message}") from None
+        return _response(CoapCode.CONTENT, payload, request.opt.accept or fmt)
+
+    def _discover(self, path: LwM2mPath) -> aiocoap.Message:
+        if path.is_root:
+            raise MethodNotAllowed("Discover needs an object, instance or resource path")
+        links = []
+        for target in self.tree.discover_paths(path):
+            params: dict[str, object] = dict(self.attributes.get(target))
+            if target.is_resource:
+                model = self.tree.resource_model(target)
+                if model.multiple and model.operations.readable:
+                    try:
+                        value = self.tree.instance(target).read(model.id)
+                        params["dim"] = len(value) if isinstance(value, dict) else 0
+                    except AgentError:
+                        pass
+            if target.is_object:
+                version = self.tree.models.get_object(target.object_id).version  # type: ignore[arg-type]
+                if version and version != "1.0":
+                    params["ver"] = version
+            links.append(Link(str(target), params))  # type: ignore[arg-type]
+        return _response(CoapCode.CONTENT, format_links(links).encode(), ContentFormat.LINK)
+
+    # -- Write / Write-Attributes ---------------------------------------------------------
+    def _write(self, request: aiocoap.Message, path: LwM2mPath, replace: bool) -> aiocoap.Message:
+        content_format = request.opt.content_format
+        if path in self.raw_opaque_paths and content_format in (
+            None, ContentFormat.OPAQUE, ContentFormat.LEGACY_OPAQUE
+        ):
+            if len(request.payload) > MAX_RAW_OPAQUE:
+                raise BadRequest(f"package larger than {MAX_RAW_OPAQUE} bytes")
+            node = LwM2mSingleResource(
+                path.resource_id, ResourceType.OPAQUE, bytes(request.payload))  # type: ignore[arg-type]
+        else:
+            if content_format is None:
+                if path.depth < 3:
+                    raise BadRequest("a Write needs a Content-Format option")
+                content_format = ContentFormat.TEXT
+            try:
+                fmt = codec.resolve_format(int(content_format))
+            except CodecError:
+                raise UnsupportedContentFormat(
+                    f"content format {int(content_format)} is not supported") from None
+            if fmt not in codec.NODE_FORMATS:
+                raise UnsupportedContentFormat(f"content format {fmt.name} cannot carry values")
+            try:
+                node = codec.decode(bytes(request.payload), path, fmt, self.tree.models)
+            except (CodecError, ModelError) as exc:
+                raise BadRequest(f"payload for {path}: {exc.message}") from None
+        self.tree.write(path, node, replace=replace)
+        self.log.info("write %s (%s)", path, "replace" if replace else "update")
+        return _response(CoapCode.CHANGED)
+
+    def _write_attributes(self, request: aiocoap.Message, path: LwM2mPath) -> aiocoap.Message:
+        changes = parse_attribute_query(tuple(request.opt.uri_query))
+        resource = None
+        if path.depth >= 3:
+            resource = self.tree.resource_model(path)
+            self.tree.instance(path)
+        elif path.depth == 2:
+            self.tree.instance(path)
+        elif path.depth == 1:
+            self.tree.object(path)
+        self.attributes.write(path, changes, resource)
+        return _response(CoapCode.CHANGED)
+
+    # -- Execute / Create -----------------------------------------------------------------
+    async def _execute(self, request: aiocoap.Message, path: LwM2mPath) -> aiocoap.Message:
+        try:
+            arguments = bytes(request.payload).decode("utf-8")
+        except UnicodeDecodeError:
+            raise BadRequest("execute arguments must be UTF-8 text") from None
+        await self.tree.execute(path, arguments)
+        self.log.info("execute %s %s", path, arguments[:60])
+        return _response(CoapCode.CHANGED)
+
+    def _create(self, request: aiocoap.Message, path: LwM2mPath) -> aiocoap.Message:
+        content_format = request.opt.content_format
+        if content_format is None:
+            raise BadRequest("a Create needs a Content-Format option")
+        try:
+            fmt = codec.resolve_format(int(content_format))
+            node = codec.decode(bytes(request.payload), path, fmt, self.tree.models)
+        except (CodecError, ModelError) as exc:
+            if isinstance(exc, CodecError) and "not supported" in exc.message:
+                raise UnsupportedContentFormat(exc.message) from None
+            raise BadRequest(f"payload for {path}: {exc.message}") from None
+        instance_id = self.tree.create(path, node)
+        self.log.info("created %s/%d", path, instance_id)
+        response = _response(CoapCode.CREATED)
+        response.opt.location_path = (str(path.object_id), str(instance_id))
+        return response
+
+    # -- Observe --------------------------------------------------------------------------
+    async def add_observation(self, request: aiocoap.Message, serverobservation) -> None:  # type: ignore[no-untyped-def]
+        try:
+            if not self.allowed_peer(request):
+                return
+            path = self._path(request)
+            if path.is_root:
+                return
+            self.tree.read(path)
+        except (AgentError, LwM2MError):
+            return  # render() answers with the error and no observation is made
+
+        def read_number() -> float | None:
+            if path.depth < 3:
+                return None
+            try:
+                node = self.tree.read(path)
+            except (AgentError, LwM2MError):
+                return None
+            value = getattr(node, "value", None)
+            if isinstance(value, bool) or not isinstance(value, (int, float)):
+                return None
+            return float(value)
+
+        obs = Observation(
+            path=path,
+            trigger=serverobservation.trigger,
+            read_number=read_number,
+            attributes=lambda: self.attributes.effective(path),
+        )
+        self.observations.add(obs)
+        serverobservation.accept(lambda: self.observations.remove(obs))
+        self.log.info("observe %s", path)
+
+    def close(self) -> None:
+        self.observations.close()
