@@ -51,6 +51,8 @@ class Settings:
     dev_auto_accept: bool = False
     #: How long a queued operation for a sleeping (b=Q) terminal may wait.
     queue_expiry_s: int = 24 * 3600
+    #: A queue-mode terminal counts as awake this long after its last message.
+    queue_awake_s: float = 20.0
     #: Bound on one DM request to a terminal (covers CoAP retransmissions).
     request_timeout_s: float = 20.0
     #: How often registrations are checked for lapsed lifetimes.
@@ -172,7 +174,9 @@ def add_server_arguments(parser: argparse.ArgumentParser) -> None:
         "(POSFLEET_DEV_AUTO_ACCEPT)",
     )
     parser.add_argument(
-        "--queue-expiry", dest="queue_expiry_s", type=int,
+        "--queue-expiry",
+        dest="queue_expiry_s",
+        type=int,
         help="seconds a queued operation waits for a sleeping terminal (POSFLEET_QUEUE_EXPIRY_S)",
     )
     parser.add_argument("--log-level", help="DEBUG, INFO, WARNING (POSFLEET_LOG_LEVEL)")
@@ -181,8 +185,8 @@ def add_server_arguments(parser: argparse.ArgumentParser) -> None:
 def add_database_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--data-dir", type=Path, help="data folder (POSFLEET_DATA_DIR)")
     parser.add_argument(
-        "--database-url", help="SQLAlchemy URL, default SQLite in the data folder "
-        "(POSFLEET_DATABASE_URL)"
+        "--database-url",
+        help="SQLAlchemy URL, default SQLite in the data folder (POSFLEET_DATABASE_URL)",
     )
 
 

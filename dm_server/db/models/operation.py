@@ -32,14 +32,13 @@ class QueuedOperation(Base):
     #: The JSON body of the API request that asked for it.
     request: Mapped[dict[str, object]] = mapped_column(JSON)
     status: Mapped[OperationStatus] = mapped_column(
-        Enum(OperationStatus, native_enum=False, length=16), default=OperationStatus.QUEUED,
+        Enum(OperationStatus, native_enum=False, length=16),
+        default=OperationStatus.QUEUED,
         index=True,
     )
     #: The outcome as the API returns it (code, value, message).
     result: Mapped[dict[str, object] | None] = mapped_column(JSON)
-    requested_by: Mapped[int | None] = mapped_column(
-        ForeignKey("accounts.id", ondelete="SET NULL")
-    )
+    requested_by: Mapped[int | None] = mapped_column(ForeignKey("accounts.id", ondelete="SET NULL"))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
     expires_at: Mapped[datetime] = mapped_column(UTCDateTime())
     finished_at: Mapped[datetime | None] = mapped_column(UTCDateTime())

@@ -1,0 +1,1 @@
+"""The REST API (FastAPI): app factory, dependencies, routes by resource."""

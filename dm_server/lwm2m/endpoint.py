@@ -1,0 +1,347 @@
+"""The LwM2M server endpoint: sockets, resources, and what follows each registration.
+
+Two aiocoap server contexts share one site: plain CoAP (``udp6``) and DTLS-PSK
+(``tinydtls_server``, which needs a concrete IP and listens on the given port + 1, so it is
+bound one below the wanted port). Requests to terminals go out through the context that
+owns the socket they registered on. A periodic sweep ends lapsed registrations and
+expires queued operations.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import socket
+import time
+from collections.abc import Iterable
+from typing import Any
+
+import aiocoap
+from aiocoap import Message
+from sqlalchemy import select
+
+from dm_server.db.models import Registration, Terminal
+from dm_server.db.models.terminal import SecurityMode
+from dm_server.db.session import Database
+from dm_server.errors import InvalidInput, RegistrationRefused
+from dm_server.lwm2m import tuning
+from dm_server.lwm2m.dp import DP_PATH, SendResource
+from dm_server.lwm2m.dtls import PskStore
+from dm_server.lwm2m.observations import ObservationTracker
+from dm_server.lwm2m.operations import DeviceManager
+from dm_server.lwm2m.peers import Peer, PeerTable
+from dm_server.lwm2m.rd import (
+    RD_PATH,
+    UPDATE_PARAMS,
+    RegisterResource,
+    RegistrationResource,
+    origin_of,
+    parse_lifetime,
+    parse_links,
+    parse_query,
+    parse_register,
+    response,
+)
+from dm_server.lwm2m.requester import Requester
+from dm_server.lwm2m.site import GuardedSite, RateLimiter
+from dm_server.services import events, registrations, values
+from dm_server.services.operations import OperationService
+from dm_server.services.registrations import Origin
+from dm_server.settings import Settings
+from lwm2m_core import codec
+from lwm2m_core.errors import LwM2MError
+from lwm2m_core.model import ObjectModelRepository
+from lwm2m_core.numbers import CoapCode
+
+log = logging.getLogger(__name__)
+
+
+def free_udp_port(host: str) -> int:
+    """A currently free UDP port on ``host`` (for DTLS, which cannot bind port 0 itself)."""
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    with socket.socket(family, socket.SOCK_DGRAM) as probe:
+        probe.bind((host, 0))
+        return int(probe.getsockname()[1])
+
+
+def _bound_port(context: Any) -> int:
+    for interface in context.request_interfaces:
+        transport = getattr(
+            getattr(getattr(interface, "token_interface", None), "message_interface", None),
+            "transport",
+            None,
+        )
+        sock = transport.get_extra_info("socket") if transport is not None else None
+        if sock is not None:
+            return int(sock.getsockname()[1])
+    raise RuntimeError("the CoAP context has no UDP socket")
+
+
+class Lwm2mEndpoint:
+    def __init__(
+        self, settings: Settings, db: Database, model: ObjectModelRepository, psk_store: PskStore
+    ) -> None:
+        self.settings = settings
+        self.db = db
+        self.model = model
+        self.psk_store = psk_store
+        self.peers = PeerTable()
+        self.requester = Requester({}, settings.request_timeout_s)
+        self.manager = DeviceManager(self.requester, model)
+        self.tracker = ObservationTracker(self.requester, self._on_notification)
+        self.operations = OperationService(
+            db, settings, model, self.peers, self.manager, self.tracker
+        )
+        self.site = GuardedSite(
+            RateLimiter(settings.rate_limit_per_s, settings.rate_limit_burst),
+            settings.max_payload_bytes,
+        )
+        self.site.add_resource(RD_PATH, RegisterResource(self._register))
+        self.site.add_resource(RD_PATH, RegistrationResource(self._update, self._deregister))
+        self.site.add_resource(DP_PATH, SendResource(self._send))
+        self.coap_port = 0
+        self.coaps_port = -1
+        self._contexts: list[Any] = []
+        self._tasks: set[asyncio.Task[Any]] = set()
+        self._sweeper: asyncio.Task[None] | None = None
+
+    def add_resource(self, path: Iterable[str], resource: Any) -> None:
+        """Mount an extra CoAP resource (e.g. the firmware package store) on the site."""
+        self.site.add_resource(tuple(path), resource)
+
+    # --- lifecycle ----------------------------------------------------------------------
+
+    async def start(self) -> None:
+        tuning.apply(self.settings.exchange_lifetime_s)
+        await self._load_credentials()
+        plain = await aiocoap.Context.create_server_context(
+            self.site,
+            bind=(self.settings.bind, self.settings.coap_port),
+            transports=["udp6"],
+            loggername="posfleet.coap",
+        )
+        self._contexts.append(plain)
+        self.requester.contexts["coap"] = plain
+        self.coap_port = _bound_port(plain)
+        if self.settings.dtls_enabled:
+            address = self.settings.resolved_dtls_address
+            port = self.settings.coaps_port or free_udp_port(address)
+            secure = await aiocoap.Context.create_server_context(
+                self.site,
+                bind=(address, port - 1),
+                transports=["tinydtls_server"],
+                server_credentials=self.psk_store,
+                loggername="posfleet.coaps",
+            )
+            self._contexts.append(secure)
+            self.requester.contexts["coaps"] = secure
+            self.coaps_port = port
+        self._sweeper = asyncio.create_task(self._sweep_forever(), name="registration sweep")
+        log.info(
+            "LwM2M server on coap port %d%s",
+            self.coap_port,
+            f", coaps {self.settings.resolved_dtls_address}:{self.coaps_port}"
+            if self.coaps_port > 0
+            else " (DTLS off)",
+        )
+
+    async def stop(self) -> None:
+        if self._sweeper is not None:
+            self._sweeper.cancel()
+        await self.tracker.close()
+        for task in list(self._tasks):
+            task.cancel()
+        for task in list(self._tasks):
+            try:
+                await task
+            except (asyncio.CancelledError, Exception):  # noqa: S110 - shutting down
+                pass
+        for context in self._contexts:
+            await context.shutdown()
+        self._contexts.clear()
+        tuning.restore()
+
+    async def _load_credentials(self) -> None:
+        async with self.db.session() as session:
+            rows = await session.execute(
+                select(Terminal.psk_identity, Terminal.psk_key).where(
+                    Terminal.security_mode == SecurityMode.PSK
+                )
+            )
+            for identity, key in rows:
+                if identity and key:
+                    self.psk_store.set(identity, key)
+        log.info("%d PSK credential(s) loaded", len(self.psk_store))
+
+    def credentials_changed(self, terminals: Iterable[Terminal]) -> None:
+        """Call after provisioning commits: new keys work at the next handshake."""
+        for terminal in terminals:
+            if (
+                terminal.security_mode is SecurityMode.PSK
+                and terminal.psk_identity
+                and terminal.psk_key
+            ):
+                self.psk_store.set(terminal.psk_identity, terminal.psk_key)
+
+    def _spawn(self, coroutine: Any, name: str) -> None:
+        task = asyncio.create_task(coroutine, name=name)
+        self._tasks.add(task)
+        task.add_done_callback(self._task_done)
+
+    def _task_done(self, task: asyncio.Task[Any]) -> None:
+        self._tasks.discard(task)
+        if not task.cancelled() and task.exception() is not None:
+            log.error("%s failed", task.get_name(), exc_info=task.exception())
+
+    async def _sweep_forever(self) -> None:
+        while True:
+            await asyncio.sleep(self.settings.expiry_sweep_s)
+            try:
+                await self.sweep()
+            except Exception:
+                log.exception("registration sweep failed; retrying at the next interval")
+
+    async def sweep(self) -> list[int]:
+        async with self.db.session() as session:
+            ended = await registrations.expire_lapsed(session)
+            await registrations.expire_queued(session)
+        for terminal_id in ended:
+            self.tracker.cancel_all(terminal_id)
+            self.peers.drop(terminal_id)
+        return ended
+
+    # --- registration interface ----------------------------------------------------------
+
+    def _peer(self, terminal: Terminal, registration: Registration, remote: Any) -> Peer:
+        peer = Peer(
+            terminal.id,
+            terminal.endpoint,
+            registration.scheme,
+            registration.address,
+            registration.lwm2m_version,
+            registration.content_format,
+            registration.queue_mode,
+            remote=remote,
+        )
+        self.peers.put(peer)
+        return peer
+
+    async def _register(self, request: Message) -> Message:
+        params = parse_register(request, self.settings)
+        origin = origin_of(request)
+        async with self.db.session() as session:
+            terminal, registration = await registrations.register(
+                session, params, origin, dev_auto_accept=self.settings.dev_auto_accept
+            )
+        self.tracker.cancel_all(terminal.id)
+        peer = self._peer(terminal, registration, request.remote)
+        log.info(
+            "registered %s from %s://%s as /rd/%s (lt=%d b=%s lwm2m=%s)",
+            terminal.endpoint,
+            origin.scheme,
+            origin.address,
+            registration.location_id,
+            registration.lifetime_s,
+            registration.binding,
+            registration.lwm2m_version,
+        )
+        self._spawn(
+            self._after_register(peer, list(registration.objects)),
+            f"after Register {terminal.endpoint}",
+        )
+        return response(CoapCode.CREATED, location_path=(*RD_PATH, registration.location_id))
+
+    async def _after_register(self, peer: Peer, objects: list[dict[str, Any]]) -> None:
+        await self.operations.reestablish(peer, objects)
+        await self.operations.flush_queue(peer)
+
+    async def _update(self, location_id: str, request: Message) -> Message:
+        query = parse_query(request, UPDATE_PARAMS)
+        lifetime = parse_lifetime(query.get("lt"), self.settings)
+        binding = query.get("b")
+        links_text = objects = None
+        if request.payload:
+            links_text, objects = parse_links(request)
+        origin = origin_of(request)
+        async with self.db.session() as session:
+            terminal, registration = await registrations.update(
+                session,
+                location_id,
+                origin,
+                lifetime_s=lifetime,
+                binding=binding,
+                links_text=links_text,
+                objects=objects,
+            )
+        peer = self.peers.get(terminal.id)
+        if peer is None or peer.remote is not request.remote:
+            peer = self._peer(terminal, registration, request.remote)
+        peer.queue_mode = registration.queue_mode
+        peer.last_heard = time.monotonic()
+        self._spawn(self.operations.flush_queue(peer), f"after Update {terminal.endpoint}")
+        return response(CoapCode.CHANGED)
+
+    async def _deregister(self, location_id: str, request: Message) -> Message:
+        async with self.db.session() as session:
+            terminal = await registrations.deregister(session, location_id, origin_of(request))
+        self.tracker.cancel_all(terminal.id)
+        self.peers.drop(terminal.id)
+        log.info("deregistered %s", terminal.endpoint)
+        return response(CoapCode.DELETED)
+
+    # --- Send ------------------------------------------------------------------------------
+
+    async def _sender(self, origin: Origin) -> Terminal | None:
+        async with self.db.session() as session:
+            statement = (
+                select(Terminal)
+                .join(Registration, Registration.terminal_id == Terminal.id)
+                .where(Registration.ended_at.is_(None))
+            )
+            if origin.scheme == "coaps":
+                statement = statement.where(Terminal.psk_identity == origin.psk_identity)
+            else:
+                peer = self.peers.find_by_address(origin.scheme, origin.address)
+                if peer is not None:
+                    statement = statement.where(Terminal.id == peer.terminal_id)
+                else:
+                    statement = statement.where(
+                        Registration.scheme == origin.scheme, Registration.address == origin.address
+                    )
+            return await session.scalar(statement)
+
+    async def _send(self, request: Message) -> Message:
+        origin = origin_of(request)
+        terminal = await self._sender(origin)
+        if terminal is None:
+            log.warning("Send from %s://%s refused: not registered", origin.scheme, origin.address)
+            return response(CoapCode.FORBIDDEN, "register before sending")
+        fmt = request.opt.content_format
+        try:
+            if fmt is None or codec.resolve_format(int(fmt)) not in codec.RECORD_FORMATS:
+                return response(
+                    CoapCode.UNSUPPORTED_CONTENT_FORMAT, "Send takes SenML-CBOR or SenML-JSON"
+                )
+            records = codec.decode_records(request.payload, int(fmt), self.model)
+            found, others = events.events_from_records(records, self.model)
+        except (LwM2MError, InvalidInput) as exc:
+            log.warning("Send from %s refused: %s", terminal.endpoint, exc)
+            return response(CoapCode.BAD_REQUEST, str(exc))
+        async with self.db.session() as session:
+            attached = await session.get(Terminal, terminal.id)
+            assert attached is not None
+            new = await events.store_events(session, attached, found, "send")
+            await values.store_values(
+                session, attached, [(r.path, r.value) for r in others], "send"
+            )
+        peer = self.peers.get(terminal.id)
+        if peer is not None:
+            peer.last_heard = time.monotonic()
+        log.debug("Send from %s: %d event(s), %d new", terminal.endpoint, len(found), new)
+        return response(CoapCode.CHANGED)
+
+    async def _on_notification(self, *args: Any) -> None:
+        await self.operations.on_notification(*args)
+
+
+__all__ = ["Lwm2mEndpoint", "RegistrationRefused", "free_udp_port"]

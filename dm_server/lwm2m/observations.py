@@ -1,0 +1,108 @@
+"""Observations the server holds on terminals (TS Core §6.4.1, RFC 7641 client side).
+
+Each live observation is an aiocoap client request with Observe=0 whose notifications
+are handed to a callback (which stores them as last known values). Cancel is passive
+(RFC 7641 §3.6): aiocoap forgets the token, and the terminal's next notification gets a
+Reset, which ends the observation there. The wanted observations are also kept in the
+database so a new registration re-establishes them.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from typing import Any
+
+from dm_server.lwm2m.peers import Peer
+from dm_server.lwm2m.requester import Requester, Response, to_response
+from lwm2m_core.numbers import CoapCode, ContentFormat
+from lwm2m_core.path import LwM2mPath
+
+log = logging.getLogger(__name__)
+
+#: Observe option value that registers (RFC 7641 §2).
+OBSERVE_REGISTER = 0
+
+NotificationHandler = Callable[[Peer, LwM2mPath, ContentFormat, Response], Awaitable[None]]
+
+
+@dataclass
+class LiveObservation:
+    peer: Peer
+    path: LwM2mPath
+    request: Any
+    task: asyncio.Task[None] | None = None
+
+
+class ObservationTracker:
+    def __init__(self, requester: Requester, on_notification: NotificationHandler) -> None:
+        self.requester = requester
+        self.on_notification = on_notification
+        self._live: dict[tuple[int, str], LiveObservation] = {}
+
+    def is_live(self, terminal_id: int, path: LwM2mPath) -> bool:
+        return (terminal_id, str(path)) in self._live
+
+    def live_paths(self, terminal_id: int) -> list[str]:
+        return sorted(p for t, p in self._live if t == terminal_id)
+
+    async def observe(self, peer: Peer, path: LwM2mPath, fmt: ContentFormat) -> Response:
+        """Start observing; returns the first answer (its value is the current one)."""
+        self.cancel(peer.terminal_id, path)
+        context, msg = self.requester.message(
+            peer, CoapCode.GET, path, accept=int(fmt), observe=OBSERVE_REGISTER
+        )
+        request = context.request(msg)
+        first = await self.requester.wait(peer, request.response, f"Observe {path}")
+        observation = getattr(request, "observation", None)
+        if first.ok and observation is not None and not observation.cancelled:
+            live = LiveObservation(peer, path, request)
+            live.task = asyncio.create_task(
+                self._follow(live, fmt), name=f"observe {peer.endpoint} {path}"
+            )
+            self._live[(peer.terminal_id, str(path))] = live
+        return first
+
+    async def _follow(self, live: LiveObservation, fmt: ContentFormat) -> None:
+        key = (live.peer.terminal_id, str(live.path))
+        try:
+            async for notification in live.request.observation:
+                try:
+                    await self.on_notification(live.peer, live.path, fmt, to_response(notification))
+                except Exception:  # one bad notification must not end the observation
+                    log.exception("%s %s: notification not stored", live.peer.endpoint, live.path)
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:  # the terminal ended it (4.04, RST) or went away
+            log.info("%s %s: observation ended: %s", live.peer.endpoint, live.path, exc)
+        finally:
+            if self._live.get(key) is live:
+                del self._live[key]
+
+    def cancel(self, terminal_id: int, path: LwM2mPath) -> bool:
+        live = self._live.pop((terminal_id, str(path)), None)
+        if live is None:
+            return False
+        observation = getattr(live.request, "observation", None)
+        if observation is not None:
+            observation.cancel()
+        if live.task is not None:
+            live.task.cancel()
+        return True
+
+    def cancel_all(self, terminal_id: int) -> None:
+        for t, p in list(self._live):
+            if t == terminal_id:
+                self.cancel(t, LwM2mPath.parse(p))
+
+    async def close(self) -> None:
+        tasks = [live.task for live in self._live.values() if live.task is not None]
+        for terminal_id, path in list(self._live):
+            self.cancel(terminal_id, LwM2mPath.parse(path))
+        for task in tasks:
+            try:
+                await task
+            except (asyncio.CancelledError, Exception):  # noqa: S110 - shutting down
+                pass

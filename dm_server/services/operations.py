@@ -1,0 +1,314 @@
+"""Device-management operations on behalf of API callers, with queue mode.
+
+An operation goes out at once when the terminal is reachable. For a queue-mode terminal
+(``b=Q``) that has not spoken for a while, or when the caller asks for it (``queue``),
+it waits in ``queued_operations`` and goes out when the terminal next sends an Update or
+Register; it expires after ``queue_expiry_s`` with a clear status. Results of Reads and
+notifications are kept as the terminal's last known values.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from datetime import timedelta
+from typing import Any
+
+from sqlalchemy import delete, select
+
+from dm_server.db.base import utcnow
+from dm_server.db.models import Account, Observation, QueuedOperation, Registration, Terminal
+from dm_server.db.models.operation import OperationStatus
+from dm_server.db.scope import scoped
+from dm_server.db.session import Database
+from dm_server.errors import NotFound, OperationTimeout, ServiceError, TerminalUnreachable
+from dm_server.lwm2m.observations import ObservationTracker
+from dm_server.lwm2m.operations import (
+    DeviceManager,
+    OperationKind,
+    OperationRequest,
+    Outcome,
+    preferred_format,
+)
+from dm_server.lwm2m.peers import Peer, PeerTable
+from dm_server.lwm2m.requester import Response
+from dm_server.services import events, values
+from dm_server.settings import Settings
+from lwm2m_core.model import ObjectModelRepository
+from lwm2m_core.numbers import ContentFormat
+from lwm2m_core.path import LwM2mPath
+
+log = logging.getLogger(__name__)
+
+#: Observed automatically on every terminal that has it: trading state follows it.
+POS_TERMINAL_INSTANCE = LwM2mPath(26241, 0)
+
+
+class OperationService:
+    def __init__(
+        self,
+        db: Database,
+        settings: Settings,
+        model: ObjectModelRepository,
+        peers: PeerTable,
+        manager: DeviceManager,
+        tracker: ObservationTracker,
+    ) -> None:
+        self.db = db
+        self.settings = settings
+        self.model = model
+        self.peers = peers
+        self.manager = manager
+        self.tracker = tracker
+        self._flushing: dict[int, asyncio.Lock] = {}
+
+    # --- API entry ---------------------------------------------------------------------
+
+    async def perform(
+        self, caller: Account, endpoint: str, request: OperationRequest, queue: bool = False
+    ) -> dict[str, Any]:
+        async with self.db.session() as session:
+            terminal = await session.scalar(
+                scoped(select(Terminal).where(Terminal.endpoint == endpoint), Terminal, caller)
+            )
+            if terminal is None:
+                raise NotFound(f"no terminal {endpoint!r:.80} among yours")
+            registration = await session.scalar(
+                select(Registration).where(Registration.terminal_id == terminal.id)
+            )
+            peer = self._peer(terminal, registration)
+            must_queue = peer is None or (peer.queue_mode and not self._awake(peer))
+            if must_queue and (queue or (peer is not None and peer.queue_mode)):
+                operation = QueuedOperation(
+                    terminal_id=terminal.id,
+                    kind=request.kind.value,
+                    request=request.to_json(),
+                    requested_by=caller.id,
+                    expires_at=utcnow() + timedelta(seconds=self.settings.queue_expiry_s),
+                )
+                session.add(operation)
+                await session.flush()
+                return {
+                    "status": "queued",
+                    "operation_id": operation.id,
+                    "expires_at": operation.expires_at.isoformat(),
+                    "message": f"{endpoint} is asleep or offline; the operation goes out "
+                    "when it next contacts the server",
+                }
+            if peer is None:
+                raise TerminalUnreachable(
+                    f"{endpoint} is offline; retry when it is registered, or send with "
+                    '"queue": true to deliver it at its next registration'
+                )
+        return await self.run_now(peer, request)
+
+    async def run_now(self, peer: Peer, request: OperationRequest) -> dict[str, Any]:
+        try:
+            if request.kind is OperationKind.OBSERVE:
+                outcome = await self.observe(peer, request.path, request.format)
+            elif request.kind is OperationKind.CANCEL_OBSERVE:
+                outcome = await self.cancel_observe(peer, request.path)
+            else:
+                outcome = await self.manager.run(peer, request)
+        except OperationTimeout as exc:
+            return {"status": "timeout", "message": exc.message}
+        if outcome.values:
+            await self._store(peer.terminal_id, outcome.values, request.kind.value)
+        return outcome.to_json()
+
+    async def get_operation(
+        self, caller: Account, endpoint: str, operation_id: int
+    ) -> QueuedOperation:
+        async with self.db.session() as session:
+            statement = scoped(
+                select(QueuedOperation)
+                .join(Terminal, Terminal.id == QueuedOperation.terminal_id)
+                .where(QueuedOperation.id == operation_id, Terminal.endpoint == endpoint),
+                QueuedOperation,
+                caller,
+            )
+            operation = await session.scalar(statement)
+            if operation is None:
+                raise NotFound(f"no operation {operation_id} on {endpoint!r:.80}")
+            return operation
+
+    # --- observe ------------------------------------------------------------------------
+
+    async def observe(
+        self, peer: Peer, path: LwM2mPath, fmt: ContentFormat | None, remember: bool = True
+    ) -> Outcome:
+        fmt = fmt or preferred_format(peer)
+        response = await self.tracker.observe(peer, path, fmt)
+        outcome = self.manager.read_outcome(response, path, fmt)
+        if response.ok and remember:
+            async with self.db.session() as session:
+                existing = await session.scalar(
+                    select(Observation).where(
+                        Observation.terminal_id == peer.terminal_id, Observation.path == str(path)
+                    )
+                )
+                if existing is None:
+                    session.add(
+                        Observation(
+                            terminal_id=peer.terminal_id, path=str(path), content_format=int(fmt)
+                        )
+                    )
+        return outcome
+
+    async def cancel_observe(self, peer: Peer, path: LwM2mPath) -> Outcome:
+        from lwm2m_core.numbers import CoapCode
+
+        was_live = self.tracker.cancel(peer.terminal_id, path)
+        async with self.db.session() as session:
+            result = await session.execute(
+                delete(Observation).where(
+                    Observation.terminal_id == peer.terminal_id, Observation.path == str(path)
+                )
+            )
+        if not was_live and not result.rowcount:  # type: ignore[attr-defined]
+            return Outcome(CoapCode.NOT_FOUND, message=f"{path} was not observed")
+        return Outcome(CoapCode.CONTENT, message="cancelled")
+
+    async def on_notification(
+        self, peer: Peer, path: LwM2mPath, fmt: ContentFormat, response: Response
+    ) -> None:
+        """Keep a notification as last known values (and events, for 26243)."""
+        outcome = self.manager.read_outcome(response, path, fmt)
+        peer.last_heard = time.monotonic()
+        if not outcome.values:
+            return
+        await self._store(peer.terminal_id, outcome.values, "observe")
+
+    async def _store(self, terminal_id: int, items: list[Any], source: str) -> None:
+        async with self.db.session() as session:
+            terminal = await session.get(Terminal, terminal_id)
+            if terminal is None:
+                return
+            await values.store_values(session, terminal, items, source)
+            event_records = [
+                r for r in _as_records(items) if r.path.object_id == events.POS_EVENT_OBJECT
+            ]
+            if event_records:
+                found, _ = events.events_from_records(event_records, self.model)
+                await events.store_events(session, terminal, found, source)
+
+    # --- after Register / Update ------------------------------------------------------
+
+    async def reestablish(self, peer: Peer, objects: list[dict[str, Any]]) -> None:
+        """Observations wanted on this terminal, plus its POS Terminal object."""
+        async with self.db.session() as session:
+            wanted = list(
+                await session.scalars(
+                    select(Observation).where(Observation.terminal_id == peer.terminal_id)
+                )
+            )
+        paths = {o.path: o.content_format for o in wanted}
+        has_pos = any(
+            o.get("object_id") == POS_TERMINAL_INSTANCE.object_id
+            and POS_TERMINAL_INSTANCE.object_instance_id in (o.get("instances") or [])
+            for o in objects
+        )
+        if has_pos and str(POS_TERMINAL_INSTANCE) not in paths:
+            paths[str(POS_TERMINAL_INSTANCE)] = None
+        for path_text, fmt_number in paths.items():
+            path = LwM2mPath.parse(path_text)
+            fmt = _known_format(fmt_number)
+            try:
+                outcome = await self.observe(peer, path, fmt, remember=False)
+                if outcome.values:
+                    await self._store(peer.terminal_id, outcome.values, "observe")
+                if not outcome.ok:
+                    log.info(
+                        "%s: re-observe %s refused: %s", peer.endpoint, path, outcome.code.dotted
+                    )
+            except ServiceError as exc:
+                log.info("%s: re-observe %s failed: %s", peer.endpoint, path, exc.message)
+                return
+
+    async def flush_queue(self, peer: Peer) -> int:
+        """Send what waits for this terminal, oldest first; one flush at a time."""
+        lock = self._flushing.setdefault(peer.terminal_id, asyncio.Lock())
+        sent = 0
+        async with lock:
+            while True:
+                async with self.db.session() as session:
+                    operation = await session.scalar(
+                        select(QueuedOperation)
+                        .where(
+                            QueuedOperation.terminal_id == peer.terminal_id,
+                            QueuedOperation.status == OperationStatus.QUEUED,
+                        )
+                        .order_by(QueuedOperation.id)
+                        .limit(1)
+                    )
+                    if operation is None:
+                        break
+                    if operation.expires_at < utcnow():
+                        operation.status = OperationStatus.EXPIRED
+                        operation.finished_at = utcnow()
+                        operation.result = {"status": "expired", "message": "expired in queue"}
+                        continue
+                    operation.status = OperationStatus.SENT
+                    op_id, kind, body = operation.id, operation.kind, operation.request
+                try:
+                    request = OperationRequest.from_json(kind, dict(body))
+                    result = await self.run_now(peer, request)
+                except ServiceError as exc:
+                    result = {"status": "failed", "message": exc.message}
+                status = {
+                    "done": OperationStatus.DONE,
+                    "timeout": OperationStatus.TIMEOUT,
+                }.get(str(result.get("status")), OperationStatus.FAILED)
+                async with self.db.session() as session:
+                    operation = await session.get(QueuedOperation, op_id)
+                    if operation is not None:
+                        operation.status = status
+                        operation.result = result
+                        operation.finished_at = utcnow()
+                sent += 1
+                if status is OperationStatus.TIMEOUT:
+                    break  # it went back to sleep: the rest waits for the next Update
+        if sent:
+            log.info("%s: %d queued operation(s) sent", peer.endpoint, sent)
+        return sent
+
+    # --- helpers -------------------------------------------------------------------------
+
+    def _peer(self, terminal: Terminal, registration: Registration | None) -> Peer | None:
+        if registration is None or registration.ended_at is not None:
+            return None
+        peer = self.peers.get(terminal.id)
+        if peer is None:
+            # After a restart: rebuilt from the stored registration (plain CoAP only).
+            peer = Peer(
+                terminal.id,
+                terminal.endpoint,
+                registration.scheme,
+                registration.address,
+                registration.lwm2m_version,
+                registration.content_format,
+                registration.queue_mode,
+                remote=None,
+                last_heard=0.0,
+            )
+            self.peers.put(peer)
+        return peer
+
+    def _awake(self, peer: Peer) -> bool:
+        return time.monotonic() - peer.last_heard < self.settings.queue_awake_s
+
+
+def _known_format(number: int | None) -> ContentFormat | None:
+    if number is None:
+        return None
+    try:
+        return ContentFormat(number)
+    except ValueError:
+        return None
+
+
+def _as_records(items: list[Any]) -> list[Any]:
+    from lwm2m_core.codec.records import Record
+
+    return [Record(path, value) for path, value in items if path.depth == 3]

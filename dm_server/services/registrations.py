@@ -1,0 +1,291 @@
+"""The registration interface's bookkeeping (TS Core §6.2.1, §6.2.2, §6.2.3).
+
+Register replaces any previous registration of the endpoint; Update refreshes lifetime,
+binding and objects; De-register and lifetime expiry end it and mark the terminal
+Offline. Who may register is decided here: a DTLS peer must have authenticated with the
+PSK identity provisioned for the endpoint it names; plain CoAP is for endpoints
+provisioned NoSec, or anyone when the development auto-accept switch is on.
+"""
+
+from __future__ import annotations
+
+import logging
+import secrets
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from dm_server.db.base import utcnow
+from dm_server.db.models import QueuedOperation, Registration, Terminal
+from dm_server.db.models.operation import OperationStatus
+from dm_server.db.models.terminal import SecurityMode, TradingState
+from dm_server.errors import RegistrationRefused
+from dm_server.services import state
+from dm_server.services.terminals import ENDPOINT_PATTERN
+from lwm2m_core.link import RegistrationObjects
+from lwm2m_core.numbers import CoapCode
+
+log = logging.getLogger(__name__)
+
+#: LwM2M versions this server speaks (TS Core §6.2.1: else 4.12 Precondition Failed).
+SUPPORTED_VERSIONS = ("1.0", "1.1", "1.2")
+#: Binding modes (TS Transport §6.4): U, M, H, T, S, N, plus the 1.0 queue flag Q.
+BINDING_LETTERS = frozenset("UMHTSNQ")
+LOCATION_ID_BYTES = 6
+
+
+@dataclass(frozen=True)
+class Origin:
+    """Where a registration-interface request came from."""
+
+    scheme: str  # "coap" or "coaps"
+    address: str  # host:port as aiocoap shows it
+    psk_identity: str | None  # who completed the DTLS handshake
+
+
+@dataclass(frozen=True)
+class RegisterParams:
+    endpoint: str
+    lifetime_s: int
+    lwm2m_version: str
+    binding: str
+    queue_mode: bool
+    links_text: str
+    objects: RegistrationObjects
+
+
+def objects_json(objects: RegistrationObjects) -> list[dict[str, object]]:
+    return [
+        {"object_id": oid, "instances": list(iids), "version": objects.versions.get(oid)}
+        for oid, iids in objects.objects.items()
+    ]
+
+
+def _announced_format(objects: RegistrationObjects) -> int | None:
+    return objects.content_formats[0] if objects.content_formats else None
+
+
+def check_binding(binding: str) -> tuple[str, bool]:
+    """(binding, queue mode) from ``b=``; 1.0 clients say ``UQ``, 1.1 ones ``U`` + ``Q``."""
+    if not binding or not set(binding) <= BINDING_LETTERS or len(binding) > 8:
+        raise RegistrationRefused(f"binding {binding!r:.20} is not valid", CoapCode.BAD_REQUEST)
+    return binding, "Q" in binding
+
+
+def check_lifetime(lifetime: int, minimum: int, maximum: int) -> int:
+    if not minimum <= lifetime <= maximum:
+        raise RegistrationRefused(
+            f"lifetime {lifetime} s is outside {minimum}..{maximum} s", CoapCode.BAD_REQUEST
+        )
+    return lifetime
+
+
+def check_version(version: str) -> str:
+    if version not in SUPPORTED_VERSIONS:
+        raise RegistrationRefused(
+            f"LwM2M version {version!r:.10} is not supported ({', '.join(SUPPORTED_VERSIONS)})",
+            CoapCode.PRECONDITION_FAILED,
+        )
+    return version
+
+
+def authorise(
+    terminal: Terminal | None, endpoint: str, origin: Origin, dev_auto_accept: bool
+) -> None:
+    """Refuse with 4.03 unless ``origin`` may act for ``endpoint``."""
+    if origin.scheme == "coaps":
+        if (
+            terminal is None
+            or terminal.security_mode is not SecurityMode.PSK
+            or terminal.psk_identity != origin.psk_identity
+        ):
+            log.warning(
+                "refused %s over DTLS: PSK identity %r is not the one provisioned for it",
+                endpoint,
+                origin.psk_identity,
+            )
+            raise RegistrationRefused(
+                "this PSK identity is not provisioned for the endpoint", CoapCode.FORBIDDEN
+            )
+        return
+    if terminal is not None and terminal.security_mode is SecurityMode.NOSEC:
+        return
+    if dev_auto_accept:
+        return
+    log.warning(
+        "refused %s over plain CoAP from %s: not provisioned NoSec", endpoint, origin.address
+    )
+    raise RegistrationRefused(
+        "this endpoint must register over DTLS with its PSK (or be provisioned NoSec)",
+        CoapCode.FORBIDDEN,
+    )
+
+
+async def register(
+    session: AsyncSession,
+    params: RegisterParams,
+    origin: Origin,
+    *,
+    dev_auto_accept: bool,
+    now: datetime | None = None,
+) -> tuple[Terminal, Registration]:
+    now = now or utcnow()
+    if not ENDPOINT_PATTERN.fullmatch(params.endpoint):
+        raise RegistrationRefused(
+            f"endpoint name {params.endpoint!r:.60} is not valid", CoapCode.BAD_REQUEST
+        )
+    terminal = await session.scalar(select(Terminal).where(Terminal.endpoint == params.endpoint))
+    authorise(terminal, params.endpoint, origin, dev_auto_accept)
+    if terminal is None:
+        terminal = Terminal(
+            endpoint=params.endpoint,
+            security_mode=SecurityMode.NOSEC,
+            auto_accepted=True,
+            trading_state=TradingState.OFFLINE,
+        )
+        session.add(terminal)
+        await session.flush()
+        log.warning("development auto-accept: created terminal %s", params.endpoint)
+    registration = await session.scalar(
+        select(Registration).where(Registration.terminal_id == terminal.id)
+    )
+    if registration is None:
+        registration = Registration(terminal_id=terminal.id)
+        session.add(registration)
+    registration.location_id = secrets.token_hex(LOCATION_ID_BYTES)
+    registration.lifetime_s = params.lifetime_s
+    registration.lwm2m_version = params.lwm2m_version
+    registration.binding = params.binding
+    registration.queue_mode = params.queue_mode
+    registration.scheme = origin.scheme
+    registration.address = origin.address
+    registration.links_text = params.links_text
+    registration.objects = objects_json(params.objects)
+    registration.content_format = _announced_format(params.objects)
+    registration.registered_at = registration.updated_at = now
+    registration.expires_at = now + timedelta(seconds=params.lifetime_s)
+    registration.ended_at = None
+    registration.end_reason = ""
+    terminal.last_seen_at = now
+    if terminal.trading_state is TradingState.OFFLINE:
+        state.set_state(session, terminal, TradingState.IDLE, "registered", now)
+    await session.flush()
+    return terminal, registration
+
+
+async def active_registration(
+    session: AsyncSession, location_id: str
+) -> tuple[Terminal, Registration]:
+    row = (
+        await session.execute(
+            select(Terminal, Registration)
+            .join(Registration, Registration.terminal_id == Terminal.id)
+            .where(Registration.location_id == location_id, Registration.ended_at.is_(None))
+        )
+    ).first()
+    if row is None:
+        raise RegistrationRefused(f"no registration /rd/{location_id:.40}", CoapCode.NOT_FOUND)
+    return row[0], row[1]
+
+
+def _check_same_peer(terminal: Terminal, origin: Origin) -> None:
+    """Only the authenticated terminal may update or end its registration."""
+    if terminal.security_mode is SecurityMode.PSK and (
+        origin.scheme != "coaps" or origin.psk_identity != terminal.psk_identity
+    ):
+        raise RegistrationRefused(
+            "this registration belongs to another DTLS identity", CoapCode.FORBIDDEN
+        )
+
+
+async def update(
+    session: AsyncSession,
+    location_id: str,
+    origin: Origin,
+    *,
+    lifetime_s: int | None,
+    binding: str | None,
+    links_text: str | None,
+    objects: RegistrationObjects | None,
+    now: datetime | None = None,
+) -> tuple[Terminal, Registration]:
+    now = now or utcnow()
+    terminal, registration = await active_registration(session, location_id)
+    _check_same_peer(terminal, origin)
+    if lifetime_s is not None:
+        registration.lifetime_s = lifetime_s
+    if binding is not None:
+        registration.binding, registration.queue_mode = check_binding(binding)
+    if objects is not None and links_text is not None:
+        registration.links_text = links_text
+        registration.objects = objects_json(objects)
+        registration.content_format = _announced_format(objects) or registration.content_format
+    registration.scheme = origin.scheme
+    registration.address = origin.address
+    registration.updated_at = now
+    registration.expires_at = now + timedelta(seconds=registration.lifetime_s)
+    terminal.last_seen_at = now
+    await session.flush()
+    return terminal, registration
+
+
+async def end(
+    session: AsyncSession,
+    terminal: Terminal,
+    registration: Registration,
+    reason: str,
+    now: datetime | None = None,
+) -> None:
+    now = now or utcnow()
+    registration.ended_at = now
+    registration.end_reason = reason
+    state.set_state(session, terminal, TradingState.OFFLINE, reason, now)
+
+
+async def deregister(session: AsyncSession, location_id: str, origin: Origin) -> Terminal:
+    terminal, registration = await active_registration(session, location_id)
+    _check_same_peer(terminal, origin)
+    await end(session, terminal, registration, "deregistered")
+    return terminal
+
+
+async def expire_lapsed(session: AsyncSession, now: datetime | None = None) -> list[int]:
+    """End every registration whose lifetime passed; returns the terminal ids."""
+    now = now or utcnow()
+    rows = (
+        await session.execute(
+            select(Terminal, Registration)
+            .join(Registration, Registration.terminal_id == Terminal.id)
+            .where(Registration.ended_at.is_(None), Registration.expires_at < now)
+            .limit(1000)
+        )
+    ).all()
+    for terminal, registration in rows:
+        await end(session, terminal, registration, "lifetime expired", now)
+    if rows:
+        log.info("lifetime expired: %d terminal(s) now offline", len(rows))
+    return [terminal.id for terminal, _ in rows]
+
+
+async def expire_queued(session: AsyncSession, now: datetime | None = None) -> int:
+    """Queued operations past their expiry get status ``expired``."""
+    now = now or utcnow()
+    lapsed = (
+        await session.scalars(
+            select(QueuedOperation)
+            .where(
+                QueuedOperation.status == OperationStatus.QUEUED, QueuedOperation.expires_at < now
+            )
+            .limit(1000)
+        )
+    ).all()
+    for operation in lapsed:
+        operation.status = OperationStatus.EXPIRED
+        operation.finished_at = now
+        operation.result = {
+            "status": "expired",
+            "message": "the terminal did not wake up before the operation expired",
+        }
+    return len(lapsed)

@@ -1,0 +1,124 @@
+"""Last known resource values: flattening value trees into rows, and the JSON bodies.
+
+The JSON form of values is the core's (:mod:`lwm2m_core.codec.jsonform`); this module
+only decides how an API body maps to that form and keeps the ``resource_values`` rows.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from dm_server.db.base import utcnow
+from dm_server.db.models import ResourceValue, Terminal
+from dm_server.db.models.terminal import TradingState
+from dm_server.errors import InvalidInput
+from dm_server.services import state
+from lwm2m_core.codec import jsonform
+from lwm2m_core.errors import LwM2MError
+from lwm2m_core.model import ObjectModelRepository
+from lwm2m_core.node import (
+    LwM2mMultipleResource,
+    LwM2mNode,
+    LwM2mObject,
+    LwM2mObjectInstance,
+    LwM2mResourceInstance,
+    LwM2mSingleResource,
+    Value,
+)
+from lwm2m_core.path import LwM2mPath
+
+#: /3/0/3 Device Firmware Version, copied onto the terminal for fleet filters.
+FIRMWARE_VERSION_PATH = "/3/0/3"
+
+value_to_json = jsonform.value_to_json
+
+
+def leaves(node: LwM2mNode, path: LwM2mPath) -> Iterator[tuple[LwM2mPath, Value]]:
+    """Every (resource or resource-instance path, value) in ``node`` sitting at ``path``."""
+    if isinstance(node, (LwM2mSingleResource, LwM2mResourceInstance)):
+        yield path, node.value
+    elif isinstance(node, LwM2mMultipleResource):
+        for i, v in node.instances.items():
+            yield path.child(i), v
+    elif isinstance(node, LwM2mObjectInstance):
+        for r, res in node.resources.items():
+            yield from leaves(res, path.child(r))
+    elif isinstance(node, LwM2mObject):
+        for i, inst in node.instances.items():
+            yield from leaves(inst, path.child(i))
+
+
+def node_json(node: LwM2mNode, path: LwM2mPath) -> Any:
+    """The API's value: the core JSON form without its ``path`` wrapper."""
+    form = jsonform.node_to_json(node, path)
+    for key in ("value", "resources", "instances"):
+        if key in form:
+            return form[key]
+    return None
+
+
+def node_from_body(value: Any, path: LwM2mPath, model: ObjectModelRepository) -> LwM2mNode:
+    """The node for an API body's ``value`` at ``path`` (InvalidInput naming the path)."""
+    try:
+        if path.depth in (1,):
+            document = {"instances": value}
+        elif path.depth == 2:
+            document = {"resources": value}
+        elif path.depth == 3 and model.get_resource(path).multiple:
+            document = {"instances": value}
+        elif path.depth >= 3:
+            document = {"value": value}
+        else:
+            raise InvalidInput("a value needs an object, instance or resource path")
+        return jsonform.node_from_json(document, model, path)
+    except LwM2MError as exc:
+        raise InvalidInput(str(exc)) from None
+
+
+async def store_values(
+    session: AsyncSession,
+    terminal: Terminal,
+    items: Iterable[tuple[LwM2mPath, Value]],
+    source: str,
+    now: datetime | None = None,
+) -> int:
+    """Upsert last known values; also follows trading state and firmware version."""
+    now = now or utcnow()
+    latest = {str(path): value_to_json(value) for path, value in items}
+    if not latest:
+        return 0
+    existing = {
+        row.path: row
+        for row in await session.scalars(
+            select(ResourceValue).where(
+                ResourceValue.terminal_id == terminal.id, ResourceValue.path.in_(list(latest))
+            )
+        )
+    }
+    for path, value in latest.items():
+        row = existing.get(path)
+        if row is None:
+            session.add(
+                ResourceValue(
+                    terminal_id=terminal.id, path=path, value=value, source=source, updated_at=now
+                )
+            )
+        else:
+            row.value, row.source, row.updated_at = value, source, now
+    if state.TRADING_STATE_PATH in latest and terminal.trading_state is not TradingState.OFFLINE:
+        state.set_state(
+            session,
+            terminal,
+            state.state_from_report(latest[state.TRADING_STATE_PATH]),
+            f"{source} {state.TRADING_STATE_PATH}",
+            now,
+        )
+    firmware = latest.get(FIRMWARE_VERSION_PATH)
+    if isinstance(firmware, str):
+        terminal.firmware_version = firmware[:64]
+    return len(latest)
