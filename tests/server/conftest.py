@@ -1,0 +1,96 @@
+"""Fixtures: a real DM server on loopback ephemeral ports with a real database.
+
+The database is a SQLite file in the test's tmp folder, or, when
+POSFLEET_TEST_DATABASE_URL names a PostgreSQL server, a fresh database created there for
+the test and dropped after it (so parallel runs and other suites never collide).
+"""
+
+from __future__ import annotations
+
+import os
+import uuid
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+from sqlalchemy import create_engine, text
+from sqlalchemy.engine import make_url
+
+from dm_server.server import DmServer, start_server
+from dm_server.settings import Settings
+from tests.server.fake_terminal import FakeTerminal
+
+ADMIN_PASSWORD = "admin-test-password"  # noqa: S105 - a test fixture
+
+
+@pytest.fixture
+def database_url(tmp_path: Path) -> Iterator[str]:
+    base = os.environ.get("POSFLEET_TEST_DATABASE_URL")
+    if not base:
+        yield f"sqlite+aiosqlite:///{tmp_path / 'server.db'}"
+        return
+    url = make_url(base)
+    name = f"posfleet_srv_{uuid.uuid4().hex[:12]}"
+    admin = create_engine(url.set(drivername="postgresql+psycopg"), isolation_level="AUTOCOMMIT")
+    with admin.connect() as connection:
+        connection.execute(text(f'CREATE DATABASE "{name}"'))
+    try:
+        yield url.set(database=name).render_as_string(hide_password=False)
+    finally:
+        with admin.connect() as connection:
+            connection.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        admin.dispose()
+
+
+@pytest.fixture
+def settings(tmp_path: Path, database_url: str) -> Settings:
+    return Settings(
+        bind="127.0.0.1", coap_port=0, coaps_port=0, http_port=0, data_dir=tmp_path,
+        database_url=database_url, admin_user="admin", admin_password=ADMIN_PASSWORD,
+        request_timeout_s=3.0, expiry_sweep_s=0.2, min_lifetime_s=1, queue_awake_s=0.0,
+        log_level="WARNING",
+    )
+
+
+@pytest.fixture
+async def server(settings: Settings) -> AsyncIterator[DmServer]:
+    running = await start_server(settings, extensions=[])
+    try:
+        yield running
+    finally:
+        await running.stop()
+
+
+@pytest.fixture
+async def api(server: DmServer) -> AsyncIterator[httpx.AsyncClient]:
+    async with httpx.AsyncClient(
+        base_url=f"http://127.0.0.1:{server.http_port}", timeout=15
+    ) as client:
+        answer = await client.post(
+            "/api/v1/auth/token", data={"username": "admin", "password": ADMIN_PASSWORD}
+        )
+        assert answer.status_code == 200, answer.text
+        client.headers["Authorization"] = f"Bearer {answer.json()['access_token']}"
+        yield client
+
+
+@pytest.fixture
+async def terminals(server: DmServer) -> AsyncIterator[list[FakeTerminal]]:
+    """Started fake terminals are appended here and stopped after the test."""
+    started: list[FakeTerminal] = []
+    yield started
+    for terminal in started:
+        await terminal.stop()
+
+
+async def new_terminal(
+    server: DmServer, started: list[FakeTerminal], endpoint: str, **kwargs: object
+) -> FakeTerminal:
+    terminal = await FakeTerminal(endpoint, server.model, **kwargs).start()  # type: ignore[arg-type]
+    started.append(terminal)
+    return terminal
+
+
+def coap_uri(server: DmServer) -> str:
+    return f"coap://127.0.0.1:{server.coap_port}"
