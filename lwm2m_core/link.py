@@ -102,9 +102,13 @@ def check_param(name: str, value: object) -> ParamValue:
     if name in FLOAT_PARAMS:
         if isinstance(value, bool) or not isinstance(value, (int, float)):
             raise CodecError(f"link parameter {name} must be a number, not {value!r:.40}")
-        if not math.isfinite(value):
+        try:
+            number = float(value)
+        except OverflowError:
+            raise CodecError(f"link parameter {name} is out of range") from None
+        if not math.isfinite(number):
             raise CodecError(f"link parameter {name} must be finite")
-        return float(value)
+        return number
     if name == CONTENT_FORMAT_PARAM:
         formats = value if isinstance(value, tuple) else (value,)
         if not formats or any(

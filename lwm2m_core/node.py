@@ -9,6 +9,7 @@ UNSIGNED_INTEGER ``int`` (64-bit, >= 0), FLOAT ``float``, BOOLEAN ``bool``, OPAQ
 from __future__ import annotations
 
 import math
+import re
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
@@ -17,6 +18,7 @@ from lwm2m_core.model import ResourceModel, ResourceType
 from lwm2m_core.path import MAX_ID, LwM2mPath
 
 INT64_MIN, INT64_MAX = -(2**63), 2**63 - 1
+_DECIMAL_ID = re.compile(r"[0-9]{1,5}")
 UINT64_MAX = 2**64 - 1
 
 
@@ -35,7 +37,7 @@ class ObjectLink:
     @classmethod
     def parse(cls, text: str) -> ObjectLink:
         left, sep, right = text.partition(":")
-        if not sep or not left.isdigit() or not right.isdigit():
+        if not sep or not _DECIMAL_ID.fullmatch(left) or not _DECIMAL_ID.fullmatch(right):
             raise ModelError(f"object link {text!r} is not of the form OBJECT:INSTANCE")
         return cls(int(left), int(right))
 
@@ -70,7 +72,10 @@ def check_value(value: object, rtype: ResourceType, path: LwM2mPath | None = Non
     if rtype is ResourceType.FLOAT:
         if isinstance(value, bool) or not isinstance(value, (int, float)):
             raise bad("expected a number")
-        return float(value)
+        try:
+            return float(value)
+        except OverflowError:
+            raise bad("number out of the float range") from None
     if rtype is ResourceType.BOOLEAN:
         if not isinstance(value, bool):
             raise bad("expected true or false")

@@ -60,6 +60,14 @@ def _finite(value: object, label: str, where: str) -> float | int:
     return value
 
 
+def _seconds_value(value: object, label: str, where: str) -> float:
+    """A time label's value in seconds, as float (SenML times may be fractional)."""
+    try:
+        return float(_finite(value, label, where))
+    except OverflowError:
+        raise CodecError(f"{where}: '{label}' is out of range") from None
+
+
 def _time(seconds: float | int, where: str, now: datetime | None) -> datetime:
     if abs(seconds) < RELATIVE_TIME_LIMIT:
         base = now or datetime.now(UTC)
@@ -95,7 +103,7 @@ def _typed_value(
     if label == VALUE:
         number = _finite(raw, label, where)
         if rtype is ResourceType.FLOAT:
-            return float(number)
+            return check_value(number, rtype, path)
         integer = _integral(number, where)
         if rtype is ResourceType.TIME:
             return time_from_seconds(integer)
@@ -138,7 +146,7 @@ def resolve(
                 raise CodecError(f"{where}: 'bn' must be text")
             base_name = raw[BASE_NAME]
         if BASE_TIME in raw:
-            base_time = float(_finite(raw[BASE_TIME], BASE_TIME, where))
+            base_time = _seconds_value(raw[BASE_TIME], BASE_TIME, where)
             has_base_time = True
         name = raw.get(NAME, "")
         if not isinstance(name, str):
@@ -152,7 +160,7 @@ def resolve(
             raise CodecError(f"{where} has no name")
         time = None
         if TIME in raw or has_base_time:
-            offset = _finite(raw.get(TIME, 0), TIME, where)
+            offset = _seconds_value(raw.get(TIME, 0), TIME, where)
             time = _time(base_time + offset, where, now)
         labels = [label for label in VALUE_LABELS if label in raw]
         if len(labels) > 1:

@@ -41,6 +41,13 @@ def _decode_data(raw: object, where: str) -> bytes:
         raise CodecError(f"{where}: 'vd' is not valid base64url") from None
 
 
+def _unique_labels(pairs: list[tuple[str, object]]) -> dict[str, object]:
+    record = dict(pairs)
+    if len(record) != len(pairs):
+        raise CodecError(f"{FORMAT}: a record gives a label twice")
+    return record
+
+
 def _reject_constant(name: str) -> object:
     raise CodecError(f"{FORMAT}: {name} is not a JSON number")
 
@@ -52,7 +59,9 @@ def _load(payload: bytes, path: LwM2mPath | None) -> object:
     except UnicodeDecodeError as exc:
         raise CodecError(f"{FORMAT}: invalid UTF-8 at byte {exc.start}", path) from None
     try:
-        return json.loads(text, parse_constant=_reject_constant)
+        return json.loads(
+            text, parse_constant=_reject_constant, object_pairs_hook=_unique_labels
+        )
     except RecursionError:
         raise CodecError(f"{FORMAT}: nesting too deep", path) from None
     except ValueError as exc:  # JSONDecodeError, and int() past its digit limit

@@ -94,6 +94,7 @@ def test_mutated_valid_payloads(case: tuple[bytes, LwM2mPath]) -> None:
 
 senml_values = st.one_of(
     st.none(), st.booleans(), st.integers(-(2**70), 2**70), st.floats(), st.text(max_size=20),
+    st.sampled_from([10**400, -(10**400), 2**64, "\u00b2:1", "1:\u0661", "3:0", "AP8", "AP8="]),
     st.sampled_from(["/64000/0/", "/64000/0/1", "/64000/0/11/2", "1", "5", "/3/0/0", "/"]),
 )
 senml_labels = st.sampled_from(["bn", "bt", "n", "t", "v", "vs", "vb", "vd", "vlo", "bver", "x_"])
