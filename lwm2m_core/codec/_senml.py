@@ -98,7 +98,7 @@ def _typed_value(
         raise CodecError(f"{where}: {rtype.value} resources carry no value", path)
     if label != expected:
         raise CodecError(
-            f"{where}: a {rtype.value} resource needs '{expected}', got '{label}'", path
+            f"{where}: {rtype.value} resources take '{expected}', not '{label}'", path
         )
     if label == VALUE:
         number = _finite(raw, label, where)

@@ -62,7 +62,7 @@ def p(text: str) -> LwM2mPath:
         # SenML-JSON
         ("5b", "/64000/0", JSON, CodecError, "not valid JSON"),
         ('[{"bn":"/64000/0/","n":"3","v":NaN}]', "/64000/0", JSON, CodecError, "NaN"),
-        ('[{"n":"/64000/0/0","v":1}]', "/64000/0", JSON, CodecError, "needs 'vs'"),
+        ('[{"n":"/64000/0/0","v":1}]', "/64000/0", JSON, CodecError, "take 'vs'"),
         ('[{"n":"/64000/0/1","v":1.5}]', "/64000/0", JSON, CodecError, "not an integer"),
         ('[{"n":"/64000/0/1","v":1},{"n":"/64000/0/1","v":2}]', "/64000/0", JSON, CodecError,
          "given twice"),
