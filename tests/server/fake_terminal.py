@@ -27,6 +27,10 @@ from lwm2m_core.path import LwM2mPath
 from dm_server.services.values import leaves
 
 
+#: Objects served even without instances (events get created in them).
+EMPTY_OBJECTS = (26243,)
+
+
 def _code(code: CoapCode) -> Code:
     return Code(int(code))
 
@@ -129,7 +133,8 @@ class FakeTerminal:
 
     async def start(self, credentials: dict[str, Any] | None = None) -> FakeTerminal:
         site = Site()
-        for oid in sorted({p.object_id for p in self.values if p.object_id is not None}):
+        objects = {p.object_id for p in self.values if p.object_id is not None}
+        for oid in sorted(objects | set(EMPTY_OBJECTS)):
             resource = ObjectResource(self, oid)
             self._objects[oid] = resource
             site.add_resource((str(oid),), resource)
