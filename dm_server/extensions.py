@@ -3,7 +3,8 @@
 Each module named in :data:`EXTENSION_MODULES` that exists may define
 
 * ``coap_resources(server) -> Iterable[tuple[tuple[str, ...], Resource]]`` and/or
-* ``api_routers(server) -> Iterable[fastapi.APIRouter]``,
+* ``api_routers(server) -> Iterable[fastapi.APIRouter]``, and/or
+* ``configure_app(server, app)``, called once the FastAPI app exists (middleware, state),
 
 receiving the running :class:`dm_server.server.DmServer`. A missing module is skipped, so
 the server runs without the optional parts. ``start_server(..., extensions=[...])`` adds
@@ -16,6 +17,8 @@ import importlib
 from collections.abc import Iterable
 from types import ModuleType
 from typing import Any
+
+HOOKS = ("coap_resources", "api_routers", "configure_app")
 
 EXTENSION_MODULES = (
     "dm_server.firmware",  # firmware package store: CoAP block-wise and HTTP download
@@ -32,7 +35,7 @@ def load(names: Iterable[str] = EXTENSION_MODULES) -> list[ModuleType]:
             if exc.name != name:
                 raise
             continue
-        if hasattr(module, "coap_resources") or hasattr(module, "api_routers"):
+        if any(hasattr(module, hook) for hook in HOOKS):
             found.append(module)
     return found
 
@@ -53,3 +56,10 @@ def api_routers(extensions: Iterable[Any], server: Any) -> list[Any]:
         if factory is not None:
             routers.extend(factory(server))
     return routers
+
+
+def configure_apps(extensions: Iterable[Any], server: Any, app: Any) -> None:
+    for extension in extensions:
+        configure = getattr(extension, "configure_app", None)
+        if configure is not None:
+            configure(server, app)

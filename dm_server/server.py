@@ -69,6 +69,7 @@ class DmServer:
         for path, resource in extension_registry.coap_resources(self.extensions, self):
             self.lwm2m.add_resource(path, resource)
         self.app = create_app(self, extension_registry.api_routers(self.extensions, self))
+        extension_registry.configure_apps(self.extensions, self, self.app)
         await self.lwm2m.start()
         await self._start_http()
 

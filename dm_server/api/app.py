@@ -11,7 +11,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from dm_server.api.routes import auth, operations, terminals
+from dm_server.api.routes import accounts, audit, auth, licences, operations, terminals
 from dm_server.errors import ServiceError, Unauthorized
 
 if TYPE_CHECKING:
@@ -28,7 +28,10 @@ def create_app(core: DmServer, extra_routers: Iterable[APIRouter] = ()) -> FastA
         "POST /api/v1/auth/token, then send the bearer token.",
     )
     app.state.core = core
-    for router in (auth.router, terminals.router, operations.router, *extra_routers):
+    for router in (
+        auth.router, terminals.router, operations.router, accounts.router, licences.router,
+        audit.router, *extra_routers,
+    ):
         app.include_router(router)
 
     @app.exception_handler(ServiceError)

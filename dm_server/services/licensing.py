@@ -26,6 +26,7 @@ from dm_server.db.models.terminal import Terminal
 from dm_server.db.scope import scoped
 from dm_server.errors import Conflict, Forbidden, InvalidInput, NotFound, ServiceError
 from dm_server.services import accounts, audit
+from dm_server.settings import Settings
 from posfleet import licence_token
 from posfleet.licence_token import Edition, LicenceState
 
@@ -37,6 +38,7 @@ MAX_GRACE_DAYS = 365
 #: Object 26242 POS License, instance 0, resources Token (0) and Status (1).
 LICENCE_TOKEN_PATH = "/26242/0/0"  # noqa: S105 - an LwM2M path, not a secret
 LICENCE_STATUS_PATH = "/26242/0/1"
+LICENCE_ID_PATH = "/26242/0/2"
 LICENCE_REVOKE_PATH = "/26242/0/11"
 
 
@@ -437,3 +439,37 @@ def _check_days(days: int) -> int:
 
 def _subtree_ids(account: Account):  # type: ignore[no-untyped-def]
     return select(Account.id).where(Account.path.startswith(account.path, autoescape=True))
+
+
+async def sync_report_from_values(session: AsyncSession, terminal: Terminal) -> Licence | None:
+    """Take the terminal's last known 26242 Status and License ID (from a Read or an
+    Observe notification, stored as resource values) as its report on the licence."""
+    from dm_server.db.models.value import ResourceValue  # the value store is another aggregate
+
+    rows = {
+        row.path: row
+        for row in await session.scalars(
+            select(ResourceValue).where(
+                ResourceValue.terminal_id == terminal.id,
+                ResourceValue.path.in_((LICENCE_STATUS_PATH, LICENCE_ID_PATH)),
+            )
+        )
+    }
+    status = rows.get(LICENCE_STATUS_PATH)
+    if status is None or not isinstance(status.value, int):
+        return None
+    uid = rows.get(LICENCE_ID_PATH)
+    return await record_report(
+        session, terminal.id, status.value,
+        str(uid.value) if uid is not None and uid.value else None, now=status.updated_at,
+    )
+
+
+def authority_from_settings(settings: Settings) -> LicenceAuthority:
+    """The manufacturer's signing key (created on first start, mode 0600) and price list."""
+    return LicenceAuthority(
+        signing_key=licence_token.load_or_create_signing_key(settings.resolved_licence_key_file),
+        prices=settings.licence_price_list(),
+        currency=settings.licence_currency,
+        default_grace_days=settings.licence_grace_days,
+    )

@@ -5,23 +5,29 @@ from __future__ import annotations
 
 import functools
 import os
+import re
 import shutil
 import uuid
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
+import httpx
 import pytest
 from sqlalchemy import create_engine, text
 from sqlalchemy.engine import make_url
 
 from dm_server import security
+from dm_server.api.app import create_app
 from dm_server.db.base import Base
 from dm_server.db.migrate import upgrade
 from dm_server.db.models.account import Account, Role
 from dm_server.db.models.terminal import SecurityMode, Terminal
 from dm_server.db.session import Database
+from dm_server.security import TokenSigner
 from dm_server.services import accounts
+from dm_server.settings import Settings
 
 PASSWORD = "correct-horse-1"
 #: Argon2 is slow on purpose; a real hash per distinct password is enough for tests.
@@ -119,3 +125,73 @@ async def build_tree(db: Database) -> Tree:
 @pytest.fixture()
 async def tree(database: Database) -> Tree:
     return await build_tree(database)
+
+
+@dataclass
+class Core:
+    """What the app reads from a running DmServer, without the LwM2M side (page and API
+    tests do not talk CoAP; the browser tests use the real server and simulator)."""
+
+    settings: Settings
+    db: Database
+    tokens: TokenSigner
+    lwm2m: object = None
+
+
+@pytest.fixture()
+def settings(tmp_path: Path, database_url: str) -> Settings:
+    return Settings(data_dir=tmp_path / "data", database_url=database_url,
+                    login_max_failures=3, login_lockout_s=60)
+
+
+@pytest.fixture()
+async def app(settings: Settings, database: Database) -> Any:
+    import dashboard
+
+    core = Core(settings, database, TokenSigner("test-secret", 3600))
+    application = create_app(core, dashboard.api_routers(core))  # type: ignore[arg-type]
+    dashboard.configure_app(core, application)
+    return application
+
+
+@pytest.fixture()
+async def client_factory(app: Any) -> AsyncIterator[Any]:
+    clients: list[httpx.AsyncClient] = []
+
+    def make() -> httpx.AsyncClient:
+        client = httpx.AsyncClient(transport=httpx.ASGITransport(app=app),
+                                   base_url="http://testserver")
+        clients.append(client)
+        return client
+
+    yield make
+    for client in clients:
+        await client.aclose()
+
+
+CSRF_RE = re.compile(r'name="csrf_token" value="([^"]+)"')
+
+
+def csrf_of(html: str) -> str:
+    match = CSRF_RE.search(html)
+    assert match, "page has no CSRF token"
+    return match.group(1)
+
+
+async def login(client: httpx.AsyncClient, username: str, password: str = PASSWORD) -> str:
+    """Log in through the form; returns a CSRF token for further posts."""
+    page = await client.get("/login")
+    response = await client.post("/login", data={
+        "username": username, "password": password, "csrf_token": csrf_of(page.text),
+        "next": "/"})
+    assert response.status_code == 303, response.text
+    home = await client.get("/profile")
+    assert home.status_code == 200
+    return csrf_of(home.text)
+
+
+async def api_token(client: httpx.AsyncClient, username: str) -> dict[str, str]:
+    response = await client.post("/api/v1/auth/token",
+                                 data={"username": username, "password": PASSWORD})
+    assert response.status_code == 200, response.text
+    return {"Authorization": f"Bearer {response.json()['access_token']}"}

@@ -1,0 +1,99 @@
+"""Dashboard pages over HTTP (no browser): log-in, CSRF, lock-out, scoping, escaping."""
+
+from __future__ import annotations
+
+import pytest
+
+from dm_server.db.models.terminal import SecurityMode, Terminal
+from dm_server.db.session import Database
+
+from .conftest import PASSWORD, Tree, csrf_of, login
+
+pytestmark = pytest.mark.db
+
+
+async def test_login_logout_and_pages(client_factory, tree: Tree) -> None:
+    client = client_factory()
+    assert (await client.get("/")).status_code == 303
+    csrf = await login(client, "dealer-a")
+    for path in ("/", "/terminals", "/organization", "/licences", "/reports", "/audit",
+                 "/profile", "/terminals/pos-owner-a1", "/reports/terminals.csv"):
+        response = await client.get(path)
+        assert response.status_code == 200, (path, response.text[:500])
+    overview = await client.get("/")
+    assert "Content-Security-Policy" in overview.headers
+    assert "owner-b1" not in overview.text and "dealer-b" not in overview.text
+    assert (await client.get("/server")).status_code == 403
+    assert (await client.get("/terminals/pos-owner-b1")).status_code == 404
+    csv_text = (await client.get("/reports/terminals.csv")).text
+    assert "pos-owner-a1" in csv_text and "pos-owner-b1" not in csv_text
+    response = await client.post("/logout", data={"csrf_token": csrf})
+    assert response.status_code == 303
+    assert (await client.get("/")).status_code == 303
+
+
+async def test_form_without_csrf_is_refused(client_factory, tree: Tree) -> None:
+    client = client_factory()
+    await login(client, "dealer-a")
+    response = await client.post("/organization/accounts", data={
+        "parent_id": tree.dealer_a.id, "username": "sneaky", "password": PASSWORD,
+        "role": "owner"})
+    assert response.status_code == 403
+    organisation = await client.get("/organization")
+    assert "sneaky" not in organisation.text
+
+
+async def test_lockout_after_failures(client_factory, tree: Tree) -> None:
+    client = client_factory()
+    for _ in range(3):
+        page = await client.get("/login")
+        response = await client.post("/login", data={
+            "username": "owner-a1", "password": "wrong-wrong", "csrf_token": csrf_of(page.text)})
+        assert response.status_code == 401
+    page = await client.get("/login")
+    response = await client.post("/login", data={
+        "username": "owner-a1", "password": PASSWORD, "csrf_token": csrf_of(page.text)})
+    assert response.status_code == 401
+
+
+async def test_password_change_ends_other_sessions(client_factory, tree: Tree) -> None:
+    first, second = client_factory(), client_factory()
+    csrf = await login(first, "owner-a1")
+    await login(second, "owner-a1")
+    response = await first.post("/profile/password", data={
+        "csrf_token": csrf, "current_password": PASSWORD, "new_password": "another-pass-2",
+        "repeat_password": "another-pass-2"})
+    assert response.status_code == 303
+    assert (await first.get("/profile")).status_code == 200
+    assert (await second.get("/profile")).status_code == 303  # logged out
+
+
+async def test_terminal_strings_are_escaped(client_factory, tree: Tree,
+                                            database: Database) -> None:
+    from dm_server.db.models.event import Event
+
+    async with database.session() as session:
+        terminal = Terminal(endpoint="pos-x", owner_id=tree.owner_a1.id,
+                            security_mode=SecurityMode.NOSEC)
+        session.add(terminal)
+        await session.flush()
+        session.add(Event(terminal_id=terminal.id, event_uid="e1",
+                          kind="<script>alert(1)</script>", amount=1000, currency="KRW",
+                          data={"note": "<img src=x onerror=alert(1)>"}))
+    client = client_factory()
+    await login(client, "owner-a1")
+    for path in ("/", "/terminals/pos-x"):
+        html = (await client.get(path)).text
+        assert "<script>alert(1)</script>" not in html
+        assert "<img src=x" not in html
+        assert "&lt;script&gt;" in html
+
+
+async def test_korean_user_sees_korean(client_factory, tree: Tree) -> None:
+    client = client_factory()
+    csrf = await login(client, "dealer-a")
+    await client.post("/profile", data={"csrf_token": csrf, "display_name": "딜러 A",
+                                        "locale": "ko"})
+    html = (await client.get("/licences")).text
+    assert 'lang="ko"' in html
+    assert "라이선스" in html
