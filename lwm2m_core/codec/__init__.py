@@ -19,7 +19,7 @@ from collections.abc import Callable, Iterable
 from datetime import datetime
 from types import ModuleType
 
-from lwm2m_core.codec import opaque, senml_cbor, senml_json, text, tlv
+from lwm2m_core.codec import jsonform, link, opaque, senml_cbor, senml_json, text, tlv
 from lwm2m_core.codec.records import (
     Record,
     node_to_records,
@@ -42,6 +42,8 @@ __all__ = [
     "encode",
     "encode_paths",
     "encode_records",
+    "jsonform",
+    "link",
     "node_to_records",
     "records_by_instance",
     "records_to_node",

@@ -63,6 +63,20 @@ def check_leaf(path: LwM2mPath, value: object, model: ObjectModelRepository) -> 
     return check_value(value, resource.type, path)
 
 
+def single_value_type(path: LwM2mPath, model: ObjectModelRepository, fmt: str) -> ResourceType:
+    """Text and opaque carry one value: a single resource or one resource instance."""
+    if path.depth < 3:
+        raise CodecError(f"{fmt} carries a single value; the path must name a resource", path)
+    resource = valued_resource(path, model)
+    if path.is_resource and resource.multiple:
+        raise CodecError(
+            f"{fmt} cannot carry the multiple resource {resource.name}; "
+            "name one resource instance",
+            path,
+        )
+    return resource.type
+
+
 def check_node_kind(node: object, path: LwM2mPath) -> None:
     """Refuse a node whose kind does not match the depth of ``path``."""
     expected: dict[int, tuple[type, ...]] = {

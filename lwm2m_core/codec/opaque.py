@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from lwm2m_core.codec._tree import check_node, check_payload_size
-from lwm2m_core.codec.text import _single_value_path, value_node
+from lwm2m_core.codec._tree import check_node, check_payload_size, single_value_type
+from lwm2m_core.codec.text import value_node
 from lwm2m_core.errors import CodecError
 from lwm2m_core.model import ObjectModelRepository, ResourceType
 from lwm2m_core.node import LwM2mNode, LwM2mResourceInstance, LwM2mSingleResource
@@ -11,7 +11,7 @@ from lwm2m_core.path import LwM2mPath
 
 
 def _opaque_path(path: LwM2mPath, model: ObjectModelRepository) -> None:
-    rtype = _single_value_path(path, model, "opaque")
+    rtype = single_value_type(path, model, "opaque")
     if rtype is not ResourceType.OPAQUE:
         raise CodecError(
             f"the opaque format is only for Opaque resources, this one is {rtype.value}", path

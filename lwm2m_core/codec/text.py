@@ -12,7 +12,7 @@ import binascii
 import math
 import re
 
-from lwm2m_core.codec._tree import check_node, check_payload_size, valued_resource
+from lwm2m_core.codec._tree import check_node, check_payload_size, single_value_type
 from lwm2m_core.errors import CodecError
 from lwm2m_core.model import ObjectModelRepository, ResourceType
 from lwm2m_core.node import (
@@ -32,20 +32,6 @@ _UNSIGNED = re.compile(r"[0-9]{1,20}")
 _FLOAT = re.compile(r"-?[0-9]{1,400}(\.[0-9]{1,400})?([eE][-+]?[0-9]{1,4})?")
 _OBJLNK = re.compile(r"[0-9]{1,5}:[0-9]{1,5}")
 _BASE64 = re.compile(r"[A-Za-z0-9+/]*={0,2}")
-
-
-def _single_value_path(path: LwM2mPath, model: ObjectModelRepository, fmt: str) -> ResourceType:
-    """Text and opaque carry one value: a single resource or one resource instance."""
-    if path.depth < 3:
-        raise CodecError(f"{fmt} carries a single value; the path must name a resource", path)
-    resource = valued_resource(path, model)
-    if path.is_resource and resource.multiple:
-        raise CodecError(
-            f"{fmt} cannot carry the multiple resource {resource.name}; "
-            "name one resource instance",
-            path,
-        )
-    return resource.type
 
 
 def value_node(path: LwM2mPath, rtype: ResourceType, value: Value) -> LwM2mNode:
@@ -118,7 +104,7 @@ def parse_value(text: str, rtype: ResourceType, path: LwM2mPath) -> Value:
 
 
 def encode(node: LwM2mNode, path: LwM2mPath, model: ObjectModelRepository) -> bytes:
-    rtype = _single_value_path(path, model, "text/plain")
+    rtype = single_value_type(path, model, "text/plain")
     check_node(node, path, model)
     assert isinstance(node, (LwM2mSingleResource, LwM2mResourceInstance))
     try:
@@ -129,7 +115,7 @@ def encode(node: LwM2mNode, path: LwM2mPath, model: ObjectModelRepository) -> by
 
 def decode(payload: bytes, path: LwM2mPath, model: ObjectModelRepository) -> LwM2mNode:
     check_payload_size(payload, path, "text/plain")
-    rtype = _single_value_path(path, model, "text/plain")
+    rtype = single_value_type(path, model, "text/plain")
     try:
         text = bytes(payload).decode("utf-8")
     except UnicodeDecodeError as exc:
