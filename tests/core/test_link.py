@@ -145,3 +145,21 @@ def test_link_parser_only_raises_core_errors(text: str) -> None:
         parse_links(text)
     except LwM2MError:
         pass
+
+
+@settings(max_examples=100, deadline=500)
+@given(
+    st.dictionaries(st.integers(0, 65534), st.lists(st.integers(0, 65534), unique=True, max_size=3)
+                    .map(lambda ids: tuple(sorted(ids))), max_size=5),
+    st.lists(st.sampled_from(list(ContentFormat)), unique=True, max_size=3)
+    .map(lambda fmts: tuple(int(f) for f in fmts)),
+    st.sampled_from(["/", "/lwm2m", "/a/b"]),
+)
+def test_registration_round_trip(
+    objects: dict[int, tuple[int, ...]], formats: tuple[int, ...], root: str
+) -> None:
+    registration = RegistrationObjects(root=root, content_formats=formats, objects=objects)
+    parsed = parse_registration(format_registration(registration))
+    assert dict(parsed.objects) == objects
+    assert parsed.content_formats == formats
+    assert parsed.root == (root if root != "/" or formats else "/")
