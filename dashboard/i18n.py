@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import functools
 import logging
+import os
+import tempfile
 from contextvars import ContextVar
 from datetime import datetime
 from pathlib import Path
@@ -34,11 +36,22 @@ LANGUAGE_NAMES = {"ko": "한국어", "en": "English"}
 current_locale: ContextVar[str] = ContextVar("current_locale", default="en")
 
 
+#: Where compiled catalogues are read from: beside the sources, or a private temporary
+#: folder when the installed package is read-only.
+_compiled_dir = LOCALE_DIR
+
+
 def compile_catalogues(locale_dir: Path = LOCALE_DIR) -> list[Path]:
     """Compile every ``.po`` whose ``.mo`` is missing or older; returns what was written."""
+    global _compiled_dir
+    target = locale_dir
+    if not os.access(locale_dir, os.W_OK):
+        target = Path(tempfile.mkdtemp(prefix="posfleet-locale-"))
+    _compiled_dir = target
     written = []
     for po_path in sorted(locale_dir.glob(f"*/LC_MESSAGES/{DOMAIN}.po")):
-        mo_path = po_path.with_suffix(".mo")
+        mo_path = target / po_path.relative_to(locale_dir).with_suffix(".mo")
+        mo_path.parent.mkdir(parents=True, exist_ok=True)
         if mo_path.exists() and mo_path.stat().st_mtime >= po_path.stat().st_mtime:
             continue
         with po_path.open("rb") as handle:
@@ -52,7 +65,7 @@ def compile_catalogues(locale_dir: Path = LOCALE_DIR) -> list[Path]:
 
 @functools.cache
 def _translations(locale: str) -> NullTranslations:
-    translations = Translations.load(str(LOCALE_DIR), [locale], DOMAIN)
+    translations = Translations.load(str(_compiled_dir), [locale], DOMAIN)
     if not isinstance(translations, Translations):
         log.warning("no compiled catalogue for %s: showing the English source text", locale)
     return translations

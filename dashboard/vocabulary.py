@@ -1,0 +1,33 @@
+"""Words the pages translate from data (states, roles, editions, ...): listed here so that
+``pybabel extract`` puts them into the catalogues; pages call ``_()`` on the value."""
+
+from __future__ import annotations
+
+from dashboard.i18n import lazy_gettext
+
+TRADING_STATES = (lazy_gettext("running"), lazy_gettext("idle"), lazy_gettext("offline"))
+ROLES = (lazy_gettext("admin"), lazy_gettext("dealer"), lazy_gettext("owner"))
+EDITIONS = (lazy_gettext("basic"), lazy_gettext("standard"), lazy_gettext("premium"))
+LIFECYCLES = (
+    lazy_gettext("active"), lazy_gettext("renewed"), lazy_gettext("revoked"),
+    lazy_gettext("transferred"),
+)
+DELIVERIES = (
+    lazy_gettext("pending"), lazy_gettext("queued"), lazy_gettext("written"),
+    lazy_gettext("failed"),
+)
+#: posfleet.licence_token.LicenceState names, lower case, as terminals report them.
+TERMINAL_LICENCE_STATES = (
+    lazy_gettext("valid"), lazy_gettext("grace"), lazy_gettext("expired"),
+    lazy_gettext("invalid"), lazy_gettext("not_yet_valid"), lazy_gettext("absent"),
+)
+FEATURES = (
+    lazy_gettext("face-recognition"), lazy_gettext("loyalty"), lazy_gettext("emotion"),
+    lazy_gettext("reports"),
+)
+EVENT_KINDS = (lazy_gettext("sale"), lazy_gettext("refund"), lazy_gettext("void"))
+AUDIT_KINDS = (
+    lazy_gettext("account"), lazy_gettext("terminal"), lazy_gettext("licence"),
+    lazy_gettext("operation"), lazy_gettext("server"),
+)
+ACCOUNT_STATUS = (lazy_gettext("disabled"),)
