@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from lwm2m_core.errors import PathError
 
@@ -28,9 +28,12 @@ class LwM2mPath:
     object_instance_id: int | None = None
     resource_id: int | None = None
     resource_instance_id: int | None = None
+    # The set ids, computed once: paths are hashed, compared and walked on every codec call.
+    _ids: tuple[int, ...] = field(init=False, repr=False, compare=False, hash=False)
 
     def __post_init__(self) -> None:
         ids = (self.object_id, self.object_instance_id, self.resource_id, self.resource_instance_id)
+        object.__setattr__(self, "_ids", tuple(value for value in ids if value is not None))
         seen_none = False
         for level, value in enumerate(ids):
             if value is None:
@@ -104,8 +107,7 @@ class LwM2mPath:
     @property
     def ids(self) -> tuple[int, ...]:
         """The ids that are set, outermost first."""
-        ids = (self.object_id, self.object_instance_id, self.resource_id, self.resource_instance_id)
-        return tuple(value for value in ids if value is not None)
+        return self._ids
 
     def child(self, child_id: int) -> LwM2mPath:
         """The path one level deeper."""
