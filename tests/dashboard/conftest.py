@@ -129,8 +129,8 @@ async def tree(database: Database) -> Tree:
 
 @dataclass
 class Core:
-    """What the app reads from a running DmServer, without the LwM2M side (page and API
-    tests do not talk CoAP; the browser tests use the real server and simulator)."""
+    """What the app reads from a running DmServer; its LwM2M side is never started (page
+    and API tests do not talk CoAP; the browser tests use the real server and simulator)."""
 
     settings: Settings
     db: Database
@@ -147,8 +147,13 @@ def settings(tmp_path: Path, database_url: str) -> Settings:
 @pytest.fixture()
 async def app(settings: Settings, database: Database) -> Any:
     import dashboard
+    from dm_server.lwm2m.dtls import PskStore
+    from dm_server.lwm2m.endpoint import Lwm2mEndpoint
+    from lwm2m_core.model import ObjectModelRepository
 
     core = Core(settings, database, TokenSigner("test-secret", 3600))
+    # The LwM2M side, built but not started: no sockets, so terminals are unreachable.
+    core.lwm2m = Lwm2mEndpoint(settings, database, ObjectModelRepository.default(), PskStore())
     application = create_app(core, dashboard.api_routers(core))  # type: ignore[arg-type]
     dashboard.configure_app(core, application)
     return application
