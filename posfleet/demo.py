@@ -1,0 +1,321 @@
+"""``posfleet demo``: the whole product on one machine with one command.
+
+A fresh SQLite database in a data folder, an account tree (admin, two dealers, one
+sub-dealer, store owners) with printed passwords, a provisioned and running simulated fleet
+that trades (with a few refunds), licences (some expiring soon, one or two in grace), and
+the dashboard; it prints the URL and the log-ins and runs until Ctrl-C.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import shutil
+import signal
+from dataclasses import dataclass
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+log = logging.getLogger("posfleet.demo")
+
+DEFAULT_TERMINALS = 50
+DEFAULT_DATA_DIR = Path("var/demo")
+DEFAULT_HTTP_PORT = 8000
+#: Bound on waiting for the fleet to register before licences are written.
+REGISTRATION_WAIT_S = 60.0
+DELIVERY_CONCURRENCY = 8
+#: Files of an earlier demo run that "fresh" removes (the signing key stays: it is not data).
+FRESH_FILES = ("server.db", "server.db-wal", "server.db-shm")
+FRESH_DIRS = ("terminals",)
+
+
+@dataclass(frozen=True)
+class DemoAccount:
+    username: str
+    display_name: str
+    role: str
+    parent: str | None
+    locale: str = "ko"
+
+
+#: The demo organisation: parents before children.
+DEMO_TREE = (
+    DemoAccount("seoul-dealer", "서울 대리점", "dealer", "admin"),
+    DemoAccount("busan-dealer", "Busan Dealer", "dealer", "admin", "en"),
+    DemoAccount("gangnam-sub", "강남 지점", "dealer", "seoul-dealer"),
+    DemoAccount("cafe-mapo", "마포 카페", "owner", "seoul-dealer"),
+    DemoAccount("bakery-hongdae", "홍대 베이커리", "owner", "seoul-dealer"),
+    DemoAccount("mart-gangnam", "강남 마트", "owner", "gangnam-sub"),
+    DemoAccount("flower-yeoksam", "역삼 꽃집", "owner", "gangnam-sub"),
+    DemoAccount("chicken-haeundae", "Haeundae Chicken", "owner", "busan-dealer", "en"),
+    DemoAccount("noodle-seomyeon", "서면 국수", "owner", "busan-dealer"),
+)
+
+#: (days from now to expiry) by terminal number modulo 10; None: no licence yet.
+LICENCE_PLAN: dict[int, int | None] = {0: None, 1: 5, 2: 20, 3: 45, 4: 75, 5: -3}
+DEFAULT_LICENCE_DAYS = 365
+
+
+def register(subparsers: Any) -> None:
+    parser = subparsers.add_parser(
+        "demo", help="run server, dashboard and a simulated fleet in one process",
+        description=__doc__,
+    )
+    parser.add_argument("--terminals", type=int, default=DEFAULT_TERMINALS,
+                        help=f"simulated terminals (default {DEFAULT_TERMINALS})")
+    parser.add_argument("--data-dir", type=Path, default=DEFAULT_DATA_DIR,
+                        help="data folder; an earlier demo's database in it is removed "
+                        f"(default {DEFAULT_DATA_DIR})")
+    parser.add_argument("--port", type=int, default=DEFAULT_HTTP_PORT,
+                        help=f"dashboard HTTP port (default {DEFAULT_HTTP_PORT}; 0 = any free)")
+    parser.add_argument("--bind", default="127.0.0.1", help="address to serve on")
+    parser.add_argument("--password", default="",
+                        help="one password for every demo account (default: generated)")
+    parser.add_argument("--trade-rate", type=float, default=0.2,
+                        help="sales per terminal per second in the simulation")
+    parser.set_defaults(handler=_run)
+
+
+def _run(args: argparse.Namespace) -> int:
+    logging.basicConfig(
+        level=logging.WARNING, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+    )
+    try:
+        asyncio.run(run_demo(args))
+    except KeyboardInterrupt:
+        pass
+    return 0
+
+
+def fresh_data_dir(data_dir: Path) -> None:
+    """Remove an earlier demo's database and terminal state; nothing else is touched."""
+    data_dir.mkdir(parents=True, exist_ok=True)
+    for name in FRESH_FILES:
+        (data_dir / name).unlink(missing_ok=True)
+    for name in FRESH_DIRS:
+        shutil.rmtree(data_dir / name, ignore_errors=True)
+
+
+@dataclass
+class Demo:
+    """A running demo: the server, the fleet, and who can log in."""
+
+    server: Any
+    fleet: Any
+    logins: list[tuple[str, str, str, str]]  # username, password, role, display name
+    url: str
+    endpoints: list[str]
+
+    async def stop(self) -> None:
+        if self.fleet is not None:
+            await self.fleet.stop()
+        await self.server.stop()
+
+
+async def start_demo(
+    data_dir: Path,
+    terminals: int = DEFAULT_TERMINALS,
+    http_port: int = DEFAULT_HTTP_PORT,
+    bind: str = "127.0.0.1",
+    password: str = "",
+    trade_rate: float = 0.2,
+    fleet: bool = True,
+) -> Demo:
+    """Bring the demo up (used by ``posfleet demo`` and the browser tests)."""
+    from dm_server.security import generate_password
+    from dm_server.server import start_server
+    from dm_server.settings import Settings
+
+    fresh_data_dir(data_dir)
+    admin_password = password or generate_password()
+    settings = Settings.from_env(
+        {}, data_dir=data_dir, bind=bind, http_port=http_port, coap_port=0, coaps_port=-1,
+        admin_user="admin", admin_password=admin_password, log_level="WARNING",
+    )
+    server = await start_server(settings)
+    try:
+        logins = [("admin", admin_password, "admin", "admin")]
+        logins += await _create_tree(server, password)
+        endpoints = await _provision(server, terminals)
+        running_fleet = None
+        if fleet and endpoints:
+            running_fleet = await _start_fleet(server, endpoints, trade_rate)
+            await _wait_registered(server, len(endpoints))
+        await _issue_licences(server, endpoints, deliver=running_fleet is not None)
+    except BaseException:
+        await server.stop()
+        raise
+    host = "127.0.0.1" if bind in ("0.0.0.0", "::") else bind  # noqa: S104 - a comparison
+    return Demo(server, running_fleet, logins, f"http://{host}:{server.http_port}/",
+                endpoints)
+
+
+async def run_demo(args: argparse.Namespace) -> None:
+    demo = await start_demo(
+        args.data_dir, args.terminals, args.port, args.bind, args.password, args.trade_rate
+    )
+    _print_banner(demo)
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    try:
+        await stop.wait()
+    finally:
+        print("\nStopping the demo…", flush=True)
+        await demo.stop()
+
+
+def _print_banner(demo: Demo) -> None:
+    width = max(len(u) for u, *_ in demo.logins)
+    lines = [
+        "",
+        f"PosFleet demo: {len(demo.endpoints)} simulated terminals.",
+        f"Dashboard: {demo.url}    REST API: {demo.url}docs",
+        "",
+        "Log in as (demo passwords, shown once):",
+    ]
+    lines += [f"  {u:<{width}}  {p:<24} {role:<7} {name}" for u, p, role, name in demo.logins]
+    lines += ["", "Ctrl-C stops everything.", ""]
+    print("\n".join(lines), flush=True)
+
+
+# --- steps ------------------------------------------------------------------------------
+
+
+async def _create_tree(server: Any, password: str) -> list[tuple[str, str, str, str]]:
+    from sqlalchemy import select
+
+    from dm_server.db.models.account import Account, Role
+    from dm_server.security import generate_password
+    from dm_server.services import accounts
+
+    logins = []
+    async with server.db.session() as session:
+        admin = await session.scalar(select(Account).where(Account.parent_id.is_(None)))
+        by_name = {admin.username: admin}
+        for item in DEMO_TREE:
+            secret = password or generate_password()
+            account = await accounts.create_account(
+                session, admin, parent_id=by_name[item.parent or "admin"].id,
+                username=item.username, password=secret, role=Role(item.role),
+                display_name=item.display_name, locale=item.locale,
+            )
+            by_name[item.username] = account
+            logins.append((item.username, secret, item.role, item.display_name))
+    return logins
+
+
+async def _provision(server: Any, count: int) -> list[str]:
+    from sqlalchemy import select
+
+    from dm_server.db.models.account import Account, Role
+    from dm_server.db.models.terminal import SecurityMode
+    from dm_server.services import terminals
+
+    owners_names = [a.username for a in DEMO_TREE if a.role == "owner"]
+    endpoints = [f"pos-{n:04d}" for n in range(1, count + 1)]
+    async with server.db.session() as session:
+        admin = await session.scalar(select(Account).where(Account.parent_id.is_(None)))
+        owners = {
+            a.username: a
+            for a in await session.scalars(select(Account).where(Account.role == Role.OWNER))
+        }
+        await terminals.provision(session, admin, [
+            terminals.ProvisionRequest(
+                endpoint, SecurityMode.NOSEC,
+                owner_id=owners[owners_names[i % len(owners_names)]].id,
+            )
+            for i, endpoint in enumerate(endpoints)
+        ])
+    return endpoints
+
+
+async def _start_fleet(server: Any, endpoints: list[str], trade_rate: float) -> Any:
+    """The terminal engineer's simulator, trusting the server's licence key."""
+    from device_client.simulator import Fleet
+
+    from dm_server.api.routes.licences import get_authority  # noqa: F401
+
+    authority = _authority(server)
+    fleet = Fleet(
+        server_uri=f"coap://127.0.0.1:{server.coap_port}",
+        endpoints=endpoints,
+        data_dir=server.settings.data_dir / "terminals",
+        manufacturer_key=authority.public_key_text,
+        trade_rate=trade_rate,
+    )
+    await fleet.start()
+    return fleet
+
+
+def _authority(server: Any) -> Any:
+    """The same licence authority the API and dashboard use (kept on the app state)."""
+    from dm_server.services import licensing
+
+    app_state = server.app.state
+    authority = getattr(app_state, "licence_authority", None)
+    if authority is None:
+        authority = licensing.authority_from_settings(server.settings)
+        app_state.licence_authority = authority
+    return authority
+
+
+async def _wait_registered(server: Any, expected: int) -> None:
+    from sqlalchemy import select
+
+    from dm_server.db.models.account import Account
+    from dm_server.services import state
+
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + REGISTRATION_WAIT_S
+    while loop.time() < deadline:
+        async with server.db.session() as session:
+            admin = await session.scalar(select(Account).where(Account.parent_id.is_(None)))
+            counts = await state.fleet_counts(session, admin)
+        if counts["offline"] <= expected // 10:
+            return
+        await asyncio.sleep(0.5)
+    log.warning("only %d of %d terminals registered in time", expected - counts["offline"],
+                expected)
+
+
+async def _issue_licences(server: Any, endpoints: list[str], deliver: bool) -> None:
+    from sqlalchemy import select
+
+    from dm_server.api.routes.licences import OperationsTokenWriter
+    from dm_server.db.base import utcnow
+    from dm_server.db.models.account import Account
+    from dm_server.services import licensing
+
+    authority = _authority(server)
+    now = utcnow()
+    issued = []
+    async with server.db.session() as session:
+        admin = await session.scalar(select(Account).where(Account.parent_id.is_(None)))
+        for number, endpoint in enumerate(endpoints, start=1):
+            plan = LICENCE_PLAN.get(number % 10, DEFAULT_LICENCE_DAYS)
+            if plan is None:
+                continue
+            starts = now + timedelta(days=plan) - timedelta(days=DEFAULT_LICENCE_DAYS)
+            edition = ("basic", "standard", "premium")[number % 3]
+            licence = await licensing.issue(
+                session, admin, authority, endpoint=endpoint, edition=edition,
+                features=["loyalty", "reports"] + (["face-recognition"] if number % 3 else []),
+                starts=min(starts, now), days=DEFAULT_LICENCE_DAYS, now=now,
+            )
+            issued.append(licence.id)
+    if not deliver:
+        return
+    writer = OperationsTokenWriter(server.lwm2m.operations)
+    gate = asyncio.Semaphore(DELIVERY_CONCURRENCY)
+
+    async def one(licence_id: int) -> None:
+        async with gate, server.db.session() as session:
+            admin = await session.scalar(select(Account).where(Account.parent_id.is_(None)))
+            licence = await licensing.get_licence(session, admin, licence_id)
+            await licensing.deliver(session, admin, licence, writer)
+
+    await asyncio.gather(*(one(i) for i in issued))
