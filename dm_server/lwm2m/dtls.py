@@ -11,7 +11,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+import aiocoap
 from aiocoap.credentials import CredentialsMap
+from aiocoap.transports.tinydtls_server import MessageInterfaceTinyDTLSServer, _AddressDTLS
 
 
 @dataclass(frozen=True, slots=True)
@@ -32,7 +34,12 @@ class PskStore(CredentialsMap):  # type: ignore[misc]
     def remove(self, identity: str) -> None:
         self._keys.pop(identity.encode(), None)
 
-    def __len__(self) -> int:
+    def __bool__(self) -> bool:
+        # aiocoap replaces falsy credentials with an empty map: an empty store is still ours.
+        return True
+
+    @property
+    def count(self) -> int:
         return len(self._keys)
 
     def find_dtls_psk(self, identity: bytes) -> tuple[bytes, PskClaim]:
@@ -46,3 +53,34 @@ def psk_identity_of(remote: Any) -> str | None:
         if isinstance(claim, PskClaim):
             return claim.identity
     return None
+
+
+class DtlsServerInterface(MessageInterfaceTinyDTLSServer):  # type: ignore[misc]
+    """aiocoap's DTLS server transport, able to send requests back to its peers.
+
+    Upstream only recognises plain-socket addresses as its own (``recognize_remote``), so a
+    request to a DTLS peer finds no interface ("NoRequestInterface"). The server must
+    send DM requests to terminals over the session they opened, so this accepts the
+    transport's own DTLS addresses too.
+    """
+
+    async def recognize_remote(self, remote: Any) -> bool:
+        return isinstance(remote, _AddressDTLS) and remote._protocol is self._pool
+
+
+async def create_dtls_server_context(
+    site: Any, bind: tuple[str, int], credentials: PskStore, loggername: str
+) -> Any:
+    """A server context with only :class:`DtlsServerInterface`, listening on bind port + 1."""
+    import asyncio
+
+    loop = asyncio.get_running_loop()
+    context = aiocoap.Context(
+        loop=loop, serversite=site, loggername=loggername, server_credentials=credentials
+    )
+    await context._append_tokenmanaged_messagemanaged_transport(
+        lambda mman: DtlsServerInterface.create_server(
+            bind, mman, log=context.log, loop=loop, server_credentials=credentials
+        )
+    )
+    return context

@@ -26,7 +26,7 @@ from dm_server.db.session import Database
 from dm_server.errors import InvalidInput, RegistrationRefused
 from dm_server.lwm2m import tuning
 from dm_server.lwm2m.dp import DP_PATH, SendResource
-from dm_server.lwm2m.dtls import PskStore
+from dm_server.lwm2m.dtls import PskStore, create_dtls_server_context
 from dm_server.lwm2m.observations import ObservationTracker
 from dm_server.lwm2m.operations import DeviceManager
 from dm_server.lwm2m.peers import Peer, PeerTable
@@ -126,12 +126,8 @@ class Lwm2mEndpoint:
         if self.settings.dtls_enabled:
             address = self.settings.resolved_dtls_address
             port = self.settings.coaps_port or free_udp_port(address)
-            secure = await aiocoap.Context.create_server_context(
-                self.site,
-                bind=(address, port - 1),
-                transports=["tinydtls_server"],
-                server_credentials=self.psk_store,
-                loggername="posfleet.coaps",
+            secure = await create_dtls_server_context(
+                self.site, (address, port - 1), self.psk_store, "posfleet.coaps"
             )
             self._contexts.append(secure)
             self.requester.contexts["coaps"] = secure
@@ -171,7 +167,7 @@ class Lwm2mEndpoint:
             for identity, key in rows:
                 if identity and key:
                     self.psk_store.set(identity, key)
-        log.info("%d PSK credential(s) loaded", len(self.psk_store))
+        log.info("%d PSK credential(s) loaded", self.psk_store.count)
 
     def credentials_changed(self, terminals: Iterable[Terminal]) -> None:
         """Call after provisioning commits: new keys work at the next handshake."""

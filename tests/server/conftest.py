@@ -21,7 +21,7 @@ from dm_server.server import DmServer, start_server
 from dm_server.settings import Settings
 from tests.server.fake_terminal import FakeTerminal
 
-ADMIN_PASSWORD = "admin-test-password"  # noqa: S105 - a test fixture
+ADMIN_PASSWORD = "admin-test-password"
 
 
 @pytest.fixture
@@ -46,9 +46,18 @@ def database_url(tmp_path: Path) -> Iterator[str]:
 @pytest.fixture
 def settings(tmp_path: Path, database_url: str) -> Settings:
     return Settings(
-        bind="127.0.0.1", coap_port=0, coaps_port=0, http_port=0, data_dir=tmp_path,
-        database_url=database_url, admin_user="admin", admin_password=ADMIN_PASSWORD,
-        request_timeout_s=3.0, expiry_sweep_s=0.2, min_lifetime_s=1, queue_awake_s=0.0,
+        bind="127.0.0.1",
+        coap_port=0,
+        coaps_port=0,
+        http_port=0,
+        data_dir=tmp_path,
+        database_url=database_url,
+        admin_user="admin",
+        admin_password=ADMIN_PASSWORD,
+        request_timeout_s=3.0,
+        expiry_sweep_s=0.2,
+        min_lifetime_s=1,
+        queue_awake_s=0.0,
         log_level="WARNING",
     )
 
@@ -85,9 +94,12 @@ async def terminals(server: DmServer) -> AsyncIterator[list[FakeTerminal]]:
 
 
 async def new_terminal(
-    server: DmServer, started: list[FakeTerminal], endpoint: str, **kwargs: object
+    server: DmServer,
+    started: list[FakeTerminal],
+    endpoint: str,
+    credentials: dict[str, object] | None = None,
 ) -> FakeTerminal:
-    terminal = await FakeTerminal(endpoint, server.model, **kwargs).start()  # type: ignore[arg-type]
+    terminal = await FakeTerminal(endpoint, server.model).start(credentials)
     started.append(terminal)
     return terminal
 

@@ -16,6 +16,7 @@ from aiocoap import Message
 from aiocoap.numbers.codes import Code
 from aiocoap.resource import ObservableResource, PathCapable, Site
 
+from dm_server.services.values import leaves
 from lwm2m_core import codec
 from lwm2m_core.codec.records import Record, records_to_node
 from lwm2m_core.errors import LwM2MError
@@ -23,9 +24,6 @@ from lwm2m_core.link import Link, format_links
 from lwm2m_core.model import ObjectModelRepository
 from lwm2m_core.numbers import CoapCode, ContentFormat
 from lwm2m_core.path import LwM2mPath
-
-from dm_server.services.values import leaves
-
 
 #: Objects served even without instances (events get created in them).
 EMPTY_OBJECTS = (26243,)
@@ -58,16 +56,23 @@ class ObjectResource(ObservableResource, PathCapable):
         path = self._path(request)
         t = self.terminal
         if request.opt.accept == ContentFormat.LINK:
-            links = [Link(str(path))] + [Link(p) for p in sorted({str(LwM2mPath(*q.ids[:3])) for q in t.values if q.starts_with(path) and q != path})]
+            links = [Link(str(path))] + [
+                Link(p)
+                for p in sorted(
+                    {
+                        str(LwM2mPath(*q.ids[:3]))
+                        for q in t.values
+                        if q.starts_with(path) and q != path
+                    }
+                )
+            ]
             return Message(payload=format_links(links).encode(), content_format=ContentFormat.LINK)
         records = [Record(p, v) for p, v in t.values.items() if p.starts_with(path)]
         if not records:
             return Message(code=_code(CoapCode.NOT_FOUND))
         fmt = request.opt.accept if request.opt.accept is not None else ContentFormat.TLV
         node = records_to_node(records, path, t.model)
-        return Message(
-            payload=codec.encode(node, path, int(fmt), t.model), content_format=int(fmt)
-        )
+        return Message(payload=codec.encode(node, path, int(fmt), t.model), content_format=int(fmt))
 
     async def render_put(self, request: Message) -> Message:
         path = self._path(request)
@@ -88,7 +93,9 @@ class ObjectResource(ObservableResource, PathCapable):
             for p, v in created:
                 t.values[p] = v
             iid = created[0][0].object_instance_id if created else 0
-            return Message(code=_code(CoapCode.CREATED), location_path=(str(path.object_id), str(iid)))
+            return Message(
+                code=_code(CoapCode.CREATED), location_path=(str(path.object_id), str(iid))
+            )
         return self._write(path, request, replace=False)
 
     async def render_delete(self, request: Message) -> Message:
@@ -156,14 +163,19 @@ class FakeTerminal:
         return await asyncio.wait_for(self.context.request(message).response, 10)
 
     async def register(
-        self, server: str, lifetime: int = 60, binding: str = "U", version: str = "1.1",
+        self,
+        server: str,
+        lifetime: int = 60,
+        binding: str = "U",
+        version: str = "1.1",
         extra: str = "",
     ) -> Message:
         self.server = server
         answer = await self.request(
             aiocoap.POST,
             f"{server}/rd?ep={self.endpoint}&lt={lifetime}&lwm2m={version}&b={binding}{extra}",
-            self.links().encode(), content_format=ContentFormat.LINK,
+            self.links().encode(),
+            content_format=ContentFormat.LINK,
         )
         if answer.code == Code.CREATED:
             self.location = "/".join(answer.opt.location_path)
@@ -175,9 +187,13 @@ class FakeTerminal:
     async def deregister(self) -> Message:
         return await self.request(aiocoap.DELETE, f"{self.server}/{self.location}")
 
-    async def send(self, records: list[Record], fmt: ContentFormat = ContentFormat.SENML_CBOR) -> Message:
+    async def send(
+        self, records: list[Record], fmt: ContentFormat = ContentFormat.SENML_CBOR
+    ) -> Message:
         payload = codec.encode_records(records, int(fmt), self.model)
-        return await self.request(aiocoap.POST, f"{self.server}/dp", payload, content_format=int(fmt))
+        return await self.request(
+            aiocoap.POST, f"{self.server}/dp", payload, content_format=int(fmt)
+        )
 
     def set_value(self, path: str, value: Any) -> None:
         parsed = LwM2mPath.parse(path)

@@ -37,24 +37,31 @@ async def test_provision_one_bulk_and_csv(server, api):
     assert len(bytes.fromhex(created["psk_key_hex"])) == 16
     assert server.psk_store.find_dtls_psk(b"pos-a")[0].hex() == created["psk_key_hex"]
 
-    answer = await api.post("/api/v1/terminals", json=[
-        {"endpoint": "pos-b", "security_mode": "nosec"},
-        {"endpoint": "pos-c", "psk_identity": "id-c", "psk_key_hex": "00112233445566778899aabb"},
-    ])
+    answer = await api.post(
+        "/api/v1/terminals",
+        json=[
+            {"endpoint": "pos-b", "security_mode": "nosec"},
+            {
+                "endpoint": "pos-c",
+                "psk_identity": "id-c",
+                "psk_key_hex": "00112233445566778899aabb",
+            },
+        ],
+    )
     assert answer.status_code == 201, answer.text
     csv_text = (
         "endpoint,security_mode,psk_identity,psk_key_hex\n"
         "pos-d,psk,id-d,0102030405060708090a0b0c0d0e0f10\n"
         "pos-e,nosec,,\n"
     )
-    answer = await api.post("/api/v1/terminals/import", content=csv_text.encode(),
-                            headers={"Content-Type": "text/csv"})
+    answer = await api.post(
+        "/api/v1/terminals/import", content=csv_text.encode(), headers={"Content-Type": "text/csv"}
+    )
     assert answer.status_code == 201, answer.text
     assert [t["endpoint"] for t in answer.json()] == ["pos-d", "pos-e"]
 
     # All or nothing: one taken endpoint refuses the whole batch.
-    answer = await api.post("/api/v1/terminals/import",
-                            content=b"endpoint\npos-f\npos-a\n")
+    answer = await api.post("/api/v1/terminals/import", content=b"endpoint\npos-f\npos-a\n")
     assert answer.status_code == 409 and "pos-a" in answer.json()["detail"]
     assert (await api.get("/api/v1/terminals/pos-f")).status_code == 404
     answer = await api.post("/api/v1/terminals/import", content=b"endpoint,psk_key_hex\nx,zz\n")
@@ -81,17 +88,37 @@ async def test_every_terminal_query_is_scoped_to_the_callers_subtree(server, api
     async with server.db.session() as session:
         admin = await session.scalar(select(Account).where(Account.username == "admin"))
         dealer_a = await accounts.create_account(
-            session, admin, parent_id=admin.id, username="dealer-a", password="dealer-a-pass",
-            role=Role.DEALER)
+            session,
+            admin,
+            parent_id=admin.id,
+            username="dealer-a",
+            password="dealer-a-pass",
+            role=Role.DEALER,
+        )
         dealer_b = await accounts.create_account(
-            session, admin, parent_id=admin.id, username="dealer-b", password="dealer-b-pass",
-            role=Role.DEALER)
+            session,
+            admin,
+            parent_id=admin.id,
+            username="dealer-b",
+            password="dealer-b-pass",
+            role=Role.DEALER,
+        )
         owner_a = await accounts.create_account(
-            session, dealer_a, parent_id=dealer_a.id, username="owner-a",
-            password="owner-a-pass", role=Role.OWNER)
+            session,
+            dealer_a,
+            parent_id=dealer_a.id,
+            username="owner-a",
+            password="owner-a-pass",
+            role=Role.OWNER,
+        )
         owner_b = await accounts.create_account(
-            session, dealer_b, parent_id=dealer_b.id, username="owner-b",
-            password="owner-b-pass", role=Role.OWNER)
+            session,
+            dealer_b,
+            parent_id=dealer_b.id,
+            username="owner-b",
+            password="owner-b-pass",
+            role=Role.OWNER,
+        )
         for endpoint, owner in (("mine-1", owner_a), ("theirs-1", owner_b)):
             terminal = await session.scalar(select(Terminal).where(Terminal.endpoint == endpoint))
             terminal.owner_id = owner.id
@@ -129,6 +156,7 @@ async def test_every_terminal_query_is_scoped_to_the_callers_subtree(server, api
 async def test_unknown_routes_and_bad_json_are_json_errors(server, api):
     answer = await api.get("/api/v1/nothing")
     assert answer.status_code == 404 and "detail" in answer.json()
-    answer = await api.post("/api/v1/terminals", content=b"{not json",
-                            headers={"Content-Type": "application/json"})
+    answer = await api.post(
+        "/api/v1/terminals", content=b"{not json", headers={"Content-Type": "application/json"}
+    )
     assert answer.status_code == 422 and answer.json()["detail"]

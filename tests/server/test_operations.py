@@ -59,8 +59,12 @@ async def test_write_replace_and_partial_update(server, api, terminals):
     assert terminal.values[LwM2mPath.parse("/26241/0/14")] == "Seocho store"
     answer = await api.post(
         "/api/v1/terminals/pos-op/write",
-        json={"path": "/3/0", "mode": "update", "format": "tlv",
-              "value": {"13": "2026-05-01T12:00:00Z"}},
+        json={
+            "path": "/3/0",
+            "mode": "update",
+            "format": "tlv",
+            "value": {"13": "2026-05-01T12:00:00Z"},
+        },
     )
     assert answer.json()["code"] == "2.04", answer.text
     assert terminal.values[LwM2mPath.parse("/3/0/13")] == datetime(2026, 5, 1, 12, tzinfo=UTC)
@@ -99,8 +103,12 @@ async def test_execute_discover_attributes_create_delete(server, api, terminals)
 
     answer = await api.post(
         "/api/v1/terminals/pos-op/create",
-        json={"path": "/26243", "instance_id": 7, "format": "senml-cbor",
-              "value": {"0": "evt-7", "1": "sale"}},
+        json={
+            "path": "/26243",
+            "instance_id": 7,
+            "format": "senml-cbor",
+            "value": {"0": "evt-7", "1": "sale"},
+        },
     )
     assert answer.json()["code"] == "2.01", answer.text
     answer = await api.post("/api/v1/terminals/pos-op/delete", json={"path": "/26243/7"})

@@ -85,7 +85,9 @@ async def test_reregistration_replaces_the_old_one(server, api, terminals):
         ("ep=bad%20name", b"</3/0>", Code.BAD_REQUEST),
     ],
 )
-async def test_malformed_registrations_are_refused(server, api, terminals, query, payload, expected):
+async def test_malformed_registrations_are_refused(
+    server, api, terminals, query, payload, expected
+):
     await provision(api, "pos-3")
     terminal = await new_terminal(server, terminals, "probe")
     answer = await terminal.request(

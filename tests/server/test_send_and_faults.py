@@ -23,18 +23,20 @@ def sale(instance: int, uid: str, amount: int) -> list[Record]:
     base = LwM2mPath(26243, instance)
     when = datetime(2026, 11, 22, 9, 30, tzinfo=UTC)
     return [
-        Record(base.child(0), uid), Record(base.child(1), "sale"), Record(base.child(2), when),
-        Record(base.child(3), amount), Record(base.child(4), "KRW"),
-        Record(base.child(5), "cashier-7"), Record(base.child(10), True),
+        Record(base.child(0), uid),
+        Record(base.child(1), "sale"),
+        Record(base.child(2), when),
+        Record(base.child(3), amount),
+        Record(base.child(4), "KRW"),
+        Record(base.child(5), "cashier-7"),
+        Record(base.child(10), True),
     ]
 
 
 @pytest.mark.parametrize("fmt", [ContentFormat.SENML_CBOR, ContentFormat.SENML_JSON])
 async def test_send_stores_each_event_once(server, api, terminals, fmt):
     terminal = await registered(server, api, terminals)
-    records = sale(0, "evt-a", 12000) + sale(1, "evt-b", 3500) + [
-        Record(LwM2mPath(26241, 0, 0), 1)
-    ]
+    records = sale(0, "evt-a", 12000) + sale(1, "evt-b", 3500) + [Record(LwM2mPath(26241, 0, 0), 1)]
     assert (await terminal.send(records, fmt)).code == Code.CHANGED
     # The terminal did not see our answer and sends again, with one new event.
     assert (await terminal.send(records + sale(2, "evt-c", 800), fmt)).code == Code.CHANGED
@@ -53,8 +55,9 @@ async def test_send_stores_each_event_once(server, api, terminals, fmt):
 async def test_send_refusals(server, api, terminals):
     terminal = await registered(server, api, terminals)
     uri = f"{coap_uri(server)}/dp"
-    answer = await terminal.request(aiocoap.POST, uri, b"\xff\x00garbage",
-                                    content_format=ContentFormat.SENML_CBOR)
+    answer = await terminal.request(
+        aiocoap.POST, uri, b"\xff\x00garbage", content_format=ContentFormat.SENML_CBOR
+    )
     assert answer.code == Code.BAD_REQUEST
     answer = await terminal.request(aiocoap.POST, uri, b"hello", content_format=ContentFormat.TEXT)
     assert answer.code == Code.UNSUPPORTED_CONTENT_FORMAT
@@ -96,9 +99,7 @@ async def test_flood_from_one_address_is_rate_limited(settings, terminals):
         flooder = await FakeTerminal("flooder", limited.model).start()
         terminals.append(flooder)
         uri = f"{coap_uri(limited)}/rd/nothing"
-        codes = await asyncio.gather(
-            *(flooder.request(aiocoap.POST, uri) for _ in range(30))
-        )
+        codes = await asyncio.gather(*(flooder.request(aiocoap.POST, uri) for _ in range(30)))
         counted = [c.code for c in codes]
         assert counted.count(Code.TOO_MANY_REQUESTS) >= 15
         assert Code.NOT_FOUND in counted
