@@ -95,7 +95,7 @@ def start_server(data_dir: Path) -> ServerProcess:
         "POSFLEET_DEV_AUTO_ACCEPT": "1",
         "POSFLEET_ADMIN_USER": ADMIN_USER,
         "POSFLEET_ADMIN_PASSWORD": password,
-        "POSFLEET_REQUEST_TIMEOUT_S": "10",
+        "POSFLEET_REQUEST_TIMEOUT_S": "5",
         "POSFLEET_LOG_LEVEL": "INFO",
     }
     log_path = data_dir / "server.log"

@@ -53,15 +53,18 @@ async def test_libcoap_registers_updates_and_deregisters(
     assert code == "2.01"
     assert location and location[0] == "rd", location
     registered = await terminal(dm_server, endpoint)
-    assert registered["state"] != "offline", registered
+    assert registered["trading_state"] != "offline", registered
+    assert registered["registration"]["location"] == "/" + "/".join(location)
+    objects = {o["object_id"]: o["instances"] for o in registered["registration"]["objects"]}
+    assert objects == {1: [0], 3: [0], 4: [0]}
 
     code, _ = await coap("post", f"{base}/{'/'.join(location)}?lt=120")
     assert code == "2.04"
-    assert "120" in str(await terminal(dm_server, endpoint)), "the new lifetime is not stored"
+    assert (await terminal(dm_server, endpoint))["registration"]["lifetime_s"] == 120
 
     code, _ = await coap("delete", f"{base}/{'/'.join(location)}")
     assert code == "2.02"
-    assert (await terminal(dm_server, endpoint))["state"] == "offline"
+    assert (await terminal(dm_server, endpoint))["trading_state"] == "offline"
 
     code, _ = await coap("post", f"{base}/{'/'.join(location)}?lt=120")
     assert code == "4.04", "an Update for a removed registration must be refused"
