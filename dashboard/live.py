@@ -93,6 +93,7 @@ async def _snapshot(
             "endpoint": terminal.endpoint, "state": terminal.trading_state.value,
             "label": i18n.gettext(terminal.trading_state.value),
         }]
+        await licensing.sync_report_from_values(session, terminal)
         detail = await terminals.terminal_detail(session, terminal)
         update["values"] = [
             {"path": v.path, "value": str(v.value)}

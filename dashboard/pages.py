@@ -184,6 +184,7 @@ async def terminal_list(
 @router.get("/terminals/{endpoint}", response_class=HTMLResponse)
 async def terminal_page(*, endpoint: str, p: PageDep) -> HTMLResponse:
     terminal = await terminals.get_terminal(p.session, p.account, endpoint)
+    await licensing.sync_report_from_values(p.session, terminal)
     detail = await terminals.terminal_detail(p.session, terminal)
     _total, terminal_events = await events.list_events(p.session, p.account, terminal, limit=20)
     licence_rows = await licensing.list_licences(p.session, p.account, endpoint=endpoint)

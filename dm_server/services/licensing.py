@@ -338,6 +338,8 @@ async def deliver(
         delivery, detail = LicenceDelivery.FAILED, exc.message
     licence.delivery = delivery
     licence.delivery_detail = detail[:256]
+    if delivery is LicenceDelivery.WRITTEN:
+        await sync_report_from_values(session, terminal)
     return licence
 
 
