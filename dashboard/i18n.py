@@ -82,12 +82,12 @@ def negotiate(accept_language: str | None) -> str:
     return "en"
 
 
-def gettext(message: str, **variables: object) -> str:
+def gettext(message: str, /, **variables: object) -> str:
     text = _translations(current_locale.get()).ugettext(message)
     return text % variables if variables else text
 
 
-def ngettext(singular: str, plural: str, n: int, **variables: object) -> str:
+def ngettext(singular: str, plural: str, n: int, /, **variables: object) -> str:
     text = _translations(current_locale.get()).ungettext(singular, plural, n)
     variables.setdefault("num", n)
     return text % variables

@@ -252,6 +252,8 @@ async def terminal_assign(*, endpoint: str, p: PageDep,
 
 @router.get("/organization", response_class=HTMLResponse)
 async def organization(*, p: PageDep) -> HTMLResponse:
+    if p.account.role is Role.OWNER:
+        raise Forbidden(_("Store owners do not manage accounts."))
     tree = await accounts.list_accounts(p.session, p.account, under=p.scope.id)
     parents = [a for a in tree if accounts.CHILD_ROLES[a.role]]
     return p.render("organization.html", tree=tree, parents=parents,

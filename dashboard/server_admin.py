@@ -115,16 +115,14 @@ def resource_browser(registration: Any, values: Iterable[Any]) -> list[ObjectRow
             objects[object_id] = ObjectRow(object_id, name)
         return objects[object_id]
 
-    for link in (registration.objects if registration is not None else []) or []:
-        try:
-            path = LwM2mPath.parse(str(link.get("path", "")))
-        except (PathError, ValueError):
-            continue
-        if path.object_id is None or path.object_id == 0:
+    for announced in (registration.objects if registration is not None else []) or []:
+        object_id = announced.get("object_id")
+        if not isinstance(object_id, int) or object_id == 0:
             continue  # the Security object is never shown (it holds keys)
-        row = object_row(path.object_id)
-        if path.object_instance_id is not None:
-            row.instances.setdefault(path.object_instance_id, [])
+        row = object_row(object_id)
+        for instance_id in announced.get("instances") or []:
+            if isinstance(instance_id, int):
+                row.instances.setdefault(instance_id, [])
     for value in values:
         try:
             path = LwM2mPath.parse(value.path)
@@ -144,6 +142,9 @@ def resource_browser(registration: Any, values: Iterable[Any]) -> list[ObjectRow
         row.instances.setdefault(path.object_instance_id, []).append(
             ResourceRow(value.path, name, value.value, value.updated_at, *flags)
         )
+    for row in objects.values():
+        for resources in row.instances.values():
+            resources.sort(key=lambda r: [int(part) for part in r.path.strip("/").split("/")])
     return [objects[k] for k in sorted(objects)]
 
 
