@@ -64,9 +64,10 @@ class Settings:
     max_lifetime_s: int = 30 * 24 * 3600
     #: Largest CoAP request body accepted by /rd and /dp.
     max_payload_bytes: int = 64 * 1024
-    #: Per-source-address flood limit: sustained requests/s and burst size.
-    rate_limit_per_s: float = 50.0
-    rate_limit_burst: int = 100
+    #: Per-source-host flood limit: sustained requests/s and burst size. Terminals behind
+    #: one carrier NAT share a host, so this is far above what one terminal sends.
+    rate_limit_per_s: float = 200.0
+    rate_limit_burst: int = 500
     #: aiocoap keeps each received confirmable message this long for deduplication.
     exchange_lifetime_s: float = 60.0
     #: Extra folders with object definitions (DDF XML) beside object_defs/.
