@@ -17,6 +17,7 @@ from dm_server.db.models.terminal import SecurityMode, TradingState
 from dm_server.db.scope import scoped
 from dm_server.errors import Conflict, InvalidInput, NotFound
 from dm_server.security import generate_psk
+from dm_server.services import audit
 
 #: Endpoint names: what LwM2M clients use in practice (URN-ish, IMEI, serials).
 ENDPOINT_PATTERN = re.compile(r"[A-Za-z0-9][A-Za-z0-9._:@+-]{0,127}")
@@ -108,6 +109,9 @@ async def provision(
         for r in checked
     ]
     session.add_all(terminals)
+    for r in checked:
+        audit.record(session, caller, "terminal.provision", "terminal", r.endpoint,
+                     security_mode=r.security_mode, owner_id=r.owner_id)
     try:
         await session.flush()
     except IntegrityError:

@@ -17,6 +17,7 @@ from pydantic import BaseModel
 
 from dm_server.api.deps import Core, CurrentAccount
 from dm_server.lwm2m.operations import OperationKind, OperationRequest
+from dm_server.services import audit
 
 router = APIRouter(prefix="/api/v1/terminals", tags=["operations"])
 
@@ -77,4 +78,8 @@ async def operate(
 ) -> JSONResponse:
     request = OperationRequest.from_json(operation.value, body.model_dump(exclude={"queue"}))
     result = await core.lwm2m.operations.perform(caller, endpoint, request, queue=body.queue)
+    if operation not in (OperationKind.READ, OperationKind.DISCOVER):
+        async with core.db.session() as session:  # after perform: the terminal is the caller's
+            audit.record(session, caller, f"operation.{operation.value}", "terminal", endpoint,
+                         path=body.path, status=result.get("status"))
     return JSONResponse(result, status_code=STATUS_HTTP.get(str(result.get("status")), 200))
