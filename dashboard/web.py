@@ -44,8 +44,7 @@ def core(request: Request) -> Any:
 
 
 def login_policy(request: Request) -> accounts.LoginPolicy:
-    settings = core(request).settings
-    return accounts.LoginPolicy(settings.login_max_failures, settings.login_lockout_s)
+    return accounts.LoginPolicy.from_settings(core(request).settings)
 
 
 def _environment() -> Environment:

@@ -12,6 +12,7 @@ import functools
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Any
 
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -41,6 +42,10 @@ class LoginPolicy:
 
     max_failures: int = 5
     lockout_s: int = 900
+
+    @classmethod
+    def from_settings(cls, settings: Any) -> LoginPolicy:
+        return cls(settings.login_max_failures, settings.login_lockout_s)
 
 
 # --- reading ----------------------------------------------------------------------------

@@ -32,7 +32,9 @@ class Me(BaseModel):
 async def issue_token(
     form: Annotated[OAuth2PasswordRequestForm, Depends()], session: Session, core: Core
 ) -> Token:
-    account = await accounts.authenticate(session, form.username, form.password)
+    account = await accounts.authenticate(
+        session, form.username, form.password, accounts.LoginPolicy.from_settings(core.settings)
+    )
     return Token(
         access_token=core.tokens.issue(account.id), expires_in=core.settings.token_lifetime_s
     )
