@@ -58,6 +58,8 @@ RESTART_GRACE = 0.2
 #: Longest wait between Send retries while the server does not acknowledge.
 SEND_RETRY_MAX = 60.0
 STORE_FILE = "terminal.sqlite3"
+#: Longest wait for the agent's tasks to end on stop.
+STOP_TIMEOUT = 3.0
 
 
 class RestartRequested(Exception):
@@ -129,6 +131,7 @@ class Agent:
         self.site = LwM2mSite(self.tree, self.log, self._from_server,
                               raw_opaque_paths=frozenset({LwM2mPath(FIRMWARE, 0, 0)}))
         self.pos.listeners.append(lambda event: self._send_wakeup.set())
+        self.tree.listeners.append(self._instances_changed)
 
     # -- objects --------------------------------------------------------------------------
     def _build_tree(self) -> ObjectTree:
@@ -146,7 +149,10 @@ class Agent:
         tree.add(ObjectEnabler(m.get_object(CONNECTIVITY), [ConnectivityInstance(self._local_ip)]))
         tree.add(ObjectEnabler(m.get_object(FIRMWARE), [self.firmware]))
         syslog = SystemLogInstance(self.log_buffer, self.log)
-        tree.add(ObjectEnabler(m.get_object(SYSTEM_LOG), [syslog]))
+        tree.add(ObjectEnabler(m.get_object(SYSTEM_LOG), [syslog],
+                               factory=self._new_log_capture,
+                               on_delete=lambda instance: instance.close(),
+                               protected=frozenset({0})))
         tree.add(ObjectEnabler(m.get_object(POS_TERMINAL), [PosTerminalInstance(
             self.pos, self.store, str(app.get("app_version", APP_VERSION)),
             s.store_id, s.store_name)]))
@@ -156,6 +162,12 @@ class Agent:
         self.insight = CustomerInsightInstance(self.pos, self.store)
         tree.add(ObjectEnabler(m.get_object(CUSTOMER_INSIGHT), [self.insight]))
         return tree
+
+    def _new_log_capture(self, instance_id: int) -> SystemLogInstance:
+        """Create on 10259: a server adds a capture of one more logger (Name = logger name,
+        e.g. ``aiocoap``); Delete removes it again."""
+        return SystemLogInstance(LogBuffer(self.settings.log_lines), None, name="",
+                                 instance_id=instance_id)
 
     def registration_paths(self) -> list[LwM2mPath]:
         paths = []
@@ -212,11 +224,11 @@ class Agent:
 
     async def stop(self, deregister: bool = True) -> None:
         """Stop every task, de-register (unless told not to) and close the context."""
-        for task in list(self._tasks):
+        tasks = list(self._tasks)
+        for task in tasks:
             task.cancel()
-        for task in list(self._tasks):
-            with contextlib.suppress(asyncio.CancelledError, Exception):
-                await task
+        if tasks:
+            await asyncio.wait(tasks, timeout=STOP_TIMEOUT)
         self.firmware.close()
         self.site.close()
         if deregister and self.registration is not None:
@@ -246,6 +258,11 @@ class Agent:
         if registration is None or not registration.state.server_hostinfo:
             return True  # registering: the server may ask before our 2.01 is processed
         return request.remote.hostinfo == registration.state.server_hostinfo
+
+    def _instances_changed(self, path: LwM2mPath) -> None:
+        """Create and Delete change the object list: tell the server with an Update."""
+        if path.is_object and path.object_id != POS_EVENT:
+            self._trigger_update()
 
     def _local_ip(self) -> str:
         return self.settings.bind_host
@@ -300,8 +317,8 @@ class Agent:
             if not events:
                 self._send_wakeup.clear()
                 with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(self._send_wakeup.wait(),
-                                           self.settings.send_interval * 30)
+                    async with asyncio.timeout(self.settings.send_interval * 30):
+                        await self._send_wakeup.wait()
                 continue
             if await self._send(events):
                 attempt = 0
@@ -317,8 +334,8 @@ class Agent:
             payload=self.send_payload(events), content_format=int(ContentFormat.SENML_CBOR),
         )
         try:
-            response = await asyncio.wait_for(
-                self.context.request(message).response, self.settings.request_timeout)
+            async with asyncio.timeout(self.settings.request_timeout):
+                response = await self.context.request(message).response
         except (TimeoutError, aiocoap.error.Error, OSError) as exc:
             self.log.info("Send of %d events got no answer (%s)", len(events), type(exc).__name__)
             return False

@@ -408,10 +408,9 @@ class FirmwareUpdater(InstanceEnabler):
                 request = aiocoap.Message(code=Code.GET, uri=uri)
                 request.opt.block2 = BlockOption.BlockwiseTuple(number, False, BLOCK_SIZE_EXPONENT)
                 try:
-                    response = await asyncio.wait_for(
-                        context.request(request, handle_blockwise=False).response,
-                        self.request_timeout,
-                    )
+                    async with asyncio.timeout(self.request_timeout):
+                        response = await context.request(
+                            request, handle_blockwise=False).response
                 except (TimeoutError, aiocoap.error.Error, OSError) as exc:
                     raise DownloadFailed(
                         Result.CONNECTION_LOST, f"block {number}: {exc!r}") from None

@@ -100,9 +100,8 @@ class RegistrationClient:
 
     async def _request(self, message: aiocoap.Message) -> aiocoap.Message:
         try:
-            return await asyncio.wait_for(
-                self.context.request(message).response, self.settings.request_timeout
-            )
+            async with asyncio.timeout(self.settings.request_timeout):
+                return await self.context.request(message).response
         except TimeoutError:
             raise RegistrationError("no answer from the server") from None
         except aiocoap.error.Error as exc:
@@ -163,9 +162,8 @@ class RegistrationClient:
         self.registered.clear()
         uri = f"{self.base_uri}/{'/'.join(self.state.location)}"
         try:
-            await asyncio.wait_for(
-                self.context.request(aiocoap.Message(code=Code.DELETE, uri=uri)).response, timeout
-            )
+            async with asyncio.timeout(timeout):
+                await self.context.request(aiocoap.Message(code=Code.DELETE, uri=uri)).response
             self.log.info("de-registered")
         except (TimeoutError, aiocoap.error.Error, OSError) as exc:
             self.log.info("de-register got no answer (%s)", type(exc).__name__)
@@ -196,7 +194,8 @@ class RegistrationClient:
         while True:
             self._update_now.clear()
             try:
-                await asyncio.wait_for(self._update_now.wait(), self._next_update_in())
+                async with asyncio.timeout(self._next_update_in()):
+                    await self._update_now.wait()
             except TimeoutError:
                 pass
             try:

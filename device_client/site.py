@@ -252,6 +252,7 @@ class LwM2mSite(coap_resource.PathCapable, aiocoap.interfaces.ObservableResource
         return _response(CoapCode.CHANGED)
 
     def _create(self, request: aiocoap.Message, path: LwM2mPath) -> aiocoap.Message:
+        self.tree.check_create(path)
         content_format = request.opt.content_format
         if content_format is None:
             raise BadRequest("a Create needs a Content-Format option")

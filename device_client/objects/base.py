@@ -71,6 +71,9 @@ class InstanceEnabler:
     async def execute(self, resource_id: int, arguments: str) -> None:
         raise MethodNotAllowed(f"resource {resource_id} cannot be executed")
 
+    def created(self) -> None:
+        """Called once after a server Create filled :attr:`values`."""
+
     # -- for implementations ------------------------------------------------------------
     def bind(self, object_id: int, listener: ChangeListener | None) -> None:
         self.object_id = object_id
@@ -104,8 +107,10 @@ class ObjectEnabler:
         instances: Iterable[InstanceEnabler] = (),
         factory: InstanceFactory | None = None,
         on_delete: Callable[[InstanceEnabler], None] | None = None,
+        protected: frozenset[int] = frozenset(),
     ) -> None:
         self.model = model
+        self.protected = protected
         self.instances: dict[int, InstanceEnabler] = {}
         self.factory = factory
         self.on_delete = on_delete
@@ -282,6 +287,8 @@ class ObjectTree:
             model = self.resource_model(rpath)
             if server and not model.operations.writable:
                 raise MethodNotAllowed(f"{rpath} ({model.name}) is not writable")
+            if model.id not in instance.resource_ids():
+                raise NotFound(f"{rpath} ({model.name}) is not present on this terminal")
             value = self._checked_value(model, resource, rpath, instance, replace)
             instance.check_write(model.id, value)
             updates[model.id] = value
@@ -339,13 +346,19 @@ class ObjectTree:
         return instance.execute(model.id, arguments)
 
     # -- Create / Delete ------------------------------------------------------------------
-    def create(self, path: LwM2mPath, node: LwM2mNode) -> int:
-        """Create an instance under object ``path``; returns its id."""
+    def check_create(self, path: LwM2mPath) -> ObjectEnabler:
+        """The object a Create on ``path`` goes to, if it accepts Create at all."""
         if not path.is_object:
             raise MethodNotAllowed("Create needs an object path")
         enabler = self.object(path)
         if enabler.factory is None:
             raise MethodNotAllowed(f"object {enabler.id} does not accept Create")
+        return enabler
+
+    def create(self, path: LwM2mPath, node: LwM2mNode) -> int:
+        """Create an instance under object ``path``; returns its id."""
+        enabler = self.check_create(path)
+        assert enabler.factory is not None
         if isinstance(node, LwM2mObject):
             if len(node.instances) != 1:
                 raise BadRequest("Create takes exactly one instance")
@@ -374,6 +387,7 @@ class ObjectTree:
         if missing:
             raise BadRequest(f"Create of {enabler.id} lacks mandatory {', '.join(missing)}")
         instance.values.update(updates)
+        instance.created()
         enabler.add(instance)
         return instance_id
 
@@ -382,8 +396,8 @@ class ObjectTree:
             raise MethodNotAllowed("Delete needs an object instance path")
         enabler = self.object(path)
         self.instance(path)
-        if enabler.factory is None:
-            raise MethodNotAllowed(f"instances of object {enabler.id} cannot be deleted")
+        if enabler.factory is None or path.object_instance_id in enabler.protected:
+            raise MethodNotAllowed(f"{path} cannot be deleted")
         enabler.remove(path.object_instance_id)  # type: ignore[arg-type]
 
     # -- Discover / registration ---------------------------------------------------------

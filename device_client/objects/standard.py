@@ -281,11 +281,35 @@ MAX_LOG_READ_CHARS = 16_000
 class SystemLogInstance(InstanceEnabler):
     """Object 10259: Read All returns the kept lines; Read the lines since the last Read."""
 
-    def __init__(self, buffer: LogBuffer, logger: logging.Logger, name: str = "agent"):
-        super().__init__(0, {R10259.NAME: name, R10259.ENABLED: True,
-                             R10259.CAPTURE_LEVEL: logging.INFO})
+    def __init__(self, buffer: LogBuffer, logger: logging.Logger | None, name: str = "agent",
+                 instance_id: int = 0):
+        super().__init__(instance_id, {R10259.NAME: name, R10259.ENABLED: True,
+                                       R10259.CAPTURE_LEVEL: logging.INFO})
         self.buffer = buffer
         self.logger = logger
+
+    def check_write(self, resource_id: int, value: ResourceValue) -> None:
+        if resource_id == R10259.NAME and (not isinstance(value, str) or not value
+                                           or len(value) > 100):
+            raise BadRequest("log name must be a logger name of 1-100 characters")
+        self._check_level(resource_id, value)
+
+    def created(self) -> None:
+        """After Create: capture the logger named by Name."""
+        self.logger = logging.getLogger(str(self.values.get(R10259.NAME) or "device_client"))
+        self.logger.addHandler(self.buffer)
+
+    def write(self, resource_id: int, value: ResourceValue) -> None:
+        super().write(resource_id, value)
+        if resource_id == R10259.ENABLED:
+            self.buffer.setLevel(logging.CRITICAL + 1 if not value else logging.NOTSET)
+        if resource_id == R10259.CAPTURE_LEVEL:
+            self.buffer.setLevel(int(value))  # type: ignore[arg-type]
+
+    def close(self) -> None:
+        """Stop capturing (a created instance is deleted)."""
+        if self.logger is not None and self.id != 0:
+            self.logger.removeHandler(self.buffer)
 
     def dynamic_ids(self) -> Iterable[int]:
         return (R10259.READ_ALL, R10259.READ)
@@ -300,16 +324,10 @@ class SystemLogInstance(InstanceEnabler):
             return "\n".join(lines)[-MAX_LOG_READ_CHARS:]
         return super().read(resource_id)
 
-    def check_write(self, resource_id: int, value: ResourceValue) -> None:
+    @staticmethod
+    def _check_level(resource_id: int, value: ResourceValue) -> None:
         if resource_id == R10259.CAPTURE_LEVEL and value not in (
             logging.DEBUG, logging.INFO, logging.WARNING, logging.ERROR, logging.CRITICAL
         ):
             raise BadRequest("capture level must be a Python logging level: 10, 20, 30, 40, 50")
-
-    def write(self, resource_id: int, value: ResourceValue) -> None:
-        super().write(resource_id, value)
-        if resource_id == R10259.ENABLED:
-            self.buffer.setLevel(logging.CRITICAL + 1 if not value else logging.NOTSET)
-        if resource_id == R10259.CAPTURE_LEVEL:
-            self.logger.setLevel(int(value))  # type: ignore[arg-type]
 

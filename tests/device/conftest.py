@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+
 import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
@@ -9,6 +11,12 @@ from device_client.agent import Agent
 from device_client.settings import TerminalSettings
 from posfleet.licence_token import public_key_text
 from tests.device.stub_server import StubServer
+
+
+async def wait_registered(agent, timeout: float = 5.0) -> None:
+    """Until the agent itself has processed its 2.01 (not only the server its Register)."""
+    async with asyncio.timeout(timeout):
+        await agent.registration.registered.wait()
 
 
 @pytest.fixture
@@ -41,6 +49,6 @@ async def agent(stub, make_settings):
     """A registered agent talking to the stub."""
     a = Agent(make_settings(stub.uri))
     await a.start()
-    await stub.wait_for(lambda: "t-test" in stub.state.registrations)
+    await wait_registered(a)
     yield a
     await a.stop()

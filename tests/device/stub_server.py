@@ -77,6 +77,8 @@ class _Rd(resource.Resource, resource.PathCapable):
                 reg.updates += 1
                 if "lt" in query:
                     reg.lifetime = int(query["lt"])
+                if request.payload:
+                    reg.objects = dict(parse_registration(request.payload).objects)
                 st.changed.set()
                 return aiocoap.Message(code=Code.CHANGED)
             if request.code == Code.DELETE:
