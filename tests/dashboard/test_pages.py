@@ -97,3 +97,33 @@ async def test_korean_user_sees_korean(client_factory, tree: Tree) -> None:
     html = (await client.get("/licences")).text
     assert 'lang="ko"' in html
     assert "라이선스" in html
+
+
+async def test_live_stream_sends_counts_and_new_events(client_factory, tree: Tree,
+                                                       database: Database, monkeypatch) -> None:
+    from dashboard import live
+    from dm_server.db.base import utcnow
+    from dm_server.db.models.event import Event
+
+    monkeypatch.setattr(live, "TICK_S", 0.05)
+    client = client_factory()
+    await login(client, "dealer-a")
+    response = await client.get("/live?ticks=2")
+    assert response.headers["content-type"].startswith("text/event-stream")
+    assert response.text.count("event: update") == 2
+    assert '"counts": {"running": 0, "idle": 0, "offline": 2}' in response.text
+    assert (await client.get("/live?terminal=pos-owner-b1&ticks=1")).status_code == 404
+
+    async with database.session() as session:
+        first, last_id = await live._snapshot(session, tree.dealer_a, tree.dealer_a, "",
+                                              utcnow(), None)
+        assert "events" not in first
+        session.add(Event(terminal_id=1, event_uid="live-1", kind="<b>refund</b>",
+                          amount=5000, currency="KRW"))
+        session.add(Event(terminal_id=3, event_uid="live-2", kind="sale", amount=1,
+                          currency="KRW"))  # pos-owner-b1: another dealer's
+        await session.flush()
+        second, _ = await live._snapshot(session, tree.dealer_a, tree.dealer_a, "",
+                                         utcnow(), last_id)
+    assert [(e["endpoint"], e["kind"]) for e in second["events"]] == [
+        ("pos-owner-a1", "<b>refund</b>")]  # raw in JSON; app.js inserts it as text
