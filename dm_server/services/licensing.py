@@ -43,11 +43,12 @@ LICENCE_REVOKE_PATH = "/26242/0/11"
 
 
 class TokenWriter(Protocol):
-    """Puts a token on a terminal (or queues it); returns how far it got and why."""
+    """Puts a token on a terminal (or queues it); returns how far it got, why, and the
+    queued operation's id when it waits for the terminal."""
 
     async def write_token(
         self, endpoint: str, token: str, requested_by: Account
-    ) -> tuple[LicenceDelivery, str]: ...
+    ) -> tuple[LicenceDelivery, str, int | None]: ...
 
 
 @dataclass(frozen=True)
@@ -332,12 +333,16 @@ async def deliver(
     (which removes it there). The outcome is stored on the licence row."""
     terminal = await session.get_one(Terminal, licence.terminal_id)
     token = licence.token if licence.lifecycle is LicenceLifecycle.ACTIVE else ""
+    operation_id = None
     try:
-        delivery, detail = await writer.write_token(terminal.endpoint, token, caller)
+        delivery, detail, operation_id = await writer.write_token(
+            terminal.endpoint, token, caller
+        )
     except ServiceError as exc:
         delivery, detail = LicenceDelivery.FAILED, exc.message
     licence.delivery = delivery
     licence.delivery_detail = detail[:256]
+    licence.operation_id = operation_id
     if delivery is LicenceDelivery.WRITTEN:
         await sync_report_from_values(session, terminal)
     return licence
@@ -444,9 +449,24 @@ def _subtree_ids(account: Account):  # type: ignore[no-untyped-def]
 
 
 async def sync_report_from_values(session: AsyncSession, terminal: Terminal) -> Licence | None:
-    """Take the terminal's last known 26242 Status and License ID (from a Read or an
-    Observe notification, stored as resource values) as its report on the licence."""
-    from dm_server.db.models.value import ResourceValue  # the value store is another aggregate
+    """Settle queued deliveries from their operations' outcome, then take the terminal's
+    last known 26242 Status and License ID (from a Read or an Observe notification,
+    stored as resource values) as its report on the licence."""
+    from dm_server.db.models.operation import OperationStatus, QueuedOperation
+    from dm_server.db.models.value import ResourceValue
+
+    waiting = await session.execute(
+        select(Licence, QueuedOperation)
+        .join(QueuedOperation, QueuedOperation.id == Licence.operation_id)
+        .where(Licence.terminal_id == terminal.id, Licence.delivery == LicenceDelivery.QUEUED)
+    )
+    for licence, operation in waiting.all():
+        code = str((operation.result or {}).get("code", ""))
+        if operation.status is OperationStatus.DONE and code.startswith("2."):
+            licence.delivery, licence.delivery_detail = LicenceDelivery.WRITTEN, code
+        elif operation.status not in (OperationStatus.QUEUED, OperationStatus.SENT):
+            licence.delivery = LicenceDelivery.FAILED
+            licence.delivery_detail = f"{operation.status.value} {code}".strip()
 
     rows = {
         row.path: row

@@ -52,6 +52,12 @@ async def test_issue_write_verify_report(settings, tmp_path) -> None:
                 response = await api.post("/api/v1/terminals", headers=headers, json={
                     "endpoint": endpoint, "security_mode": "nosec"})
                 assert response.status_code == 201, response.text
+            # Offline: the write waits in the queue (with the read-back behind it).
+            queued = await api.post("/api/v1/licences", headers=headers, json={
+                "endpoint": "pos-a", "edition": "premium", "features": ["loyalty"],
+                "days": 30})
+            assert queued.status_code == 201, queued.text
+            assert queued.json()["delivery"] == "queued", queued.json()
             terminal = TerminalSettings(
                 server_uri=f"coap://127.0.0.1:{server.coap_port}", endpoint="pos-a",
                 data_dir=tmp_path / "terminal", manufacturer_key=key["public_key"],
@@ -64,13 +70,22 @@ async def test_issue_write_verify_report(settings, tmp_path) -> None:
                 return detail.json().get("trading_state") in ("idle", "running")
 
             await _wait_for(registered, REGISTER_WAIT_S)
-            issued = await api.post("/api/v1/licences", headers=headers, json={
-                "endpoint": "pos-a", "edition": "premium", "features": ["loyalty"],
-                "days": 30})
-            assert issued.status_code == 201, issued.text
-            licence = issued.json()
+            licence_url = f"/api/v1/licences/{queued.json()['id']}"
+
+            async def reported_valid() -> bool:
+                licence = (await api.get(licence_url, headers=headers)).json()
+                return licence["delivery"] == "written" and licence["reported_state"] == "valid"
+
+            await _wait_for(reported_valid, REGISTER_WAIT_S)
+
+            # Online: renewing writes at once and reads the verdict back.
+            renewed = await api.post(f"{licence_url}/renew", headers=headers,
+                                     json={"days": 365})
+            assert renewed.status_code == 200, renewed.text
+            licence = renewed.json()
             assert licence["delivery"] == "written", licence
             assert licence["reported_state"] == "valid", licence
+            assert licence["replaces_id"] == queued.json()["id"]
 
             # A token signed for pos-b, written to pos-a, is refused by the terminal.
             other = await api.post("/api/v1/licences", headers=headers, json={

@@ -32,7 +32,7 @@ class OperationsTokenWriter:
 
     async def write_token(
         self, endpoint: str, token: str, requested_by: Account
-    ) -> tuple[LicenceDelivery, str]:
+    ) -> tuple[LicenceDelivery, str, int | None]:
         from dm_server.lwm2m.operations import OperationRequest
 
         write = OperationRequest.from_json(
@@ -41,19 +41,24 @@ class OperationsTokenWriter:
         try:
             result = await self.operations.perform(requested_by, endpoint, write, queue=True)
         except (TerminalUnreachable, OperationTimeout) as exc:
-            return LicenceDelivery.FAILED, exc.message
+            return LicenceDelivery.FAILED, exc.message, None
         status = result.get("status")
-        if status == "queued":
-            return LicenceDelivery.QUEUED, str(result.get("message", ""))
-        if status != "done":
-            return LicenceDelivery.FAILED, f"{result.get('code', '')} {result.get('message', '')}"
+        if status not in ("done", "queued"):
+            return (LicenceDelivery.FAILED,
+                    f"{result.get('code', '')} {result.get('message', '')}".strip(), None)
+        queued = status == "queued"
         for path in (licensing.LICENCE_STATUS_PATH, licensing.LICENCE_ID_PATH):
+            # Read back the terminal's verdict (queued behind the write if it sleeps).
             read = OperationRequest.from_json("read", {"path": path})
             try:
-                await self.operations.perform(requested_by, endpoint, read)
+                await self.operations.perform(requested_by, endpoint, read, queue=queued)
             except (TerminalUnreachable, OperationTimeout):
                 break  # written; its report arrives with the next read or notification
-        return LicenceDelivery.WRITTEN, str(result.get("code", ""))
+        if queued:
+            operation_id = result.get("operation_id")
+            return (LicenceDelivery.QUEUED, str(result.get("message", "")),
+                    int(operation_id) if isinstance(operation_id, int) else None)
+        return LicenceDelivery.WRITTEN, str(result.get("code", "")), None
 
 
 def get_authority(request: Request) -> LicenceAuthority:
@@ -249,4 +254,5 @@ async def _deliver(session: Any, caller: Account, licence: Licence,
 
 async def _out(session: Any, licence: Licence) -> LicenceOut:
     terminal = await session.get_one(Terminal, licence.terminal_id)
+    await licensing.sync_report_from_values(session, terminal)
     return LicenceOut.of(licence, terminal.endpoint)

@@ -71,6 +71,10 @@ class Licence(Base):
         Enum(LicenceDelivery, native_enum=False, length=16), default=LicenceDelivery.PENDING
     )
     delivery_detail: Mapped[str] = mapped_column(String(256), default="")
+    #: The queued write, while the terminal sleeps; its outcome settles ``delivery``.
+    operation_id: Mapped[int | None] = mapped_column(
+        ForeignKey("queued_operations.id", ondelete="SET NULL")
+    )
     #: What the terminal last said about this token (object 26242 status), if anything.
     reported_state: Mapped[str | None] = mapped_column(String(16))
     reported_at: Mapped[datetime | None] = mapped_column(UTCDateTime())

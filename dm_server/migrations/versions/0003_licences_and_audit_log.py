@@ -87,8 +87,15 @@ def upgrade() -> None:
             nullable=False,
         ),
         sa.Column("delivery_detail", sa.String(length=256), nullable=False),
+        sa.Column("operation_id", sa.Integer(), nullable=True),
         sa.Column("reported_state", sa.String(length=16), nullable=True),
         sa.Column("reported_at", dm_server.db.base.UTCDateTime(timezone=True), nullable=True),
+        sa.ForeignKeyConstraint(
+            ["operation_id"],
+            ["queued_operations.id"],
+            name=op.f("fk_licences_operation_id_queued_operations"),
+            ondelete="SET NULL",
+        ),
         sa.ForeignKeyConstraint(
             ["dealer_id"],
             ["accounts.id"],
