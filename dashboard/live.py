@@ -22,6 +22,7 @@ from dashboard import i18n
 from dashboard.web import Page, page, password_fingerprint
 from dm_server.db.base import utcnow
 from dm_server.db.models.account import Account
+from dm_server.db.models.terminal import TradingState
 from dm_server.errors import NotFound
 from dm_server.services import accounts, events, licensing, terminals
 from dm_server.services import state as fleet_state
@@ -33,6 +34,8 @@ TICK_S = 2.0
 MAX_TICKS = 150
 RECONNECT_MS = 2000
 EVENT_LIMIT = 10
+#: State changes looked at per tick (the terminal list updates those rows).
+STATE_CHANGE_LIMIT = 500
 
 
 @router.get("/live")
@@ -86,6 +89,15 @@ async def _snapshot(
     last_event_id: int | None,
 ) -> tuple[dict[str, Any], int | None]:
     update: dict[str, Any] = {"counts": await fleet_state.fleet_counts(session, scope)}
+    changes = await fleet_state.state_history(session, scope, since, limit=STATE_CHANGE_LIMIT)
+    latest = {change.terminal_id: change.state for change in changes}  # oldest first
+    if latest:
+        names = await terminals.endpoints_by_id(session, account, set(latest))
+        update["states"] = [
+            {"endpoint": names[tid], "state": TradingState(state).value,
+             "label": i18n.gettext(TradingState(state).value)}
+            for tid, state in latest.items() if tid in names
+        ]
     terminal = None
     if endpoint:
         terminal = await terminals.get_terminal(session, account, endpoint)
@@ -93,6 +105,7 @@ async def _snapshot(
             "endpoint": terminal.endpoint, "state": terminal.trading_state.value,
             "label": i18n.gettext(terminal.trading_state.value),
         }]
+        update["last_seen"] = i18n.format_when(terminal.last_seen_at)
         await licensing.sync_report_from_values(session, terminal)
         detail = await terminals.terminal_detail(session, terminal)
         update["values"] = [

@@ -47,6 +47,7 @@ function applyUpdate(data) {
       el.replaceChildren(badge);
     });
   });
+  if (data.last_seen) setText("[data-last-seen]", data.last_seen);
   (data.values || []).forEach((v) => setText(`[data-path="${CSS.escape(v.path)}"]`, v.value));
   (data.licences || []).forEach((l) => setText(`[data-licence-report="${CSS.escape(l.uid)}"]`, l.reported));
   if (data.events && data.events.length) addEvents(data.events);
