@@ -14,6 +14,7 @@ import contextlib
 import logging
 import random
 import shutil
+from collections.abc import Callable
 from pathlib import Path
 
 import aiocoap
@@ -212,6 +213,10 @@ class Agent:
         self.log.info("agent %s started (software %s) for %s", s.endpoint,
                       self.firmware.software.current_version(), s.server_uri)
 
+    def spawn(self, coroutine) -> None:  # type: ignore[no-untyped-def]
+        """Run ``coroutine`` for as long as this agent runs (cancelled by :meth:`stop`)."""
+        self._spawn(coroutine)
+
     def _spawn(self, coroutine) -> None:  # type: ignore[no-untyped-def]
         task = asyncio.get_running_loop().create_task(coroutine)
         self._tasks.add(task)
@@ -358,12 +363,19 @@ def wipe_local_state(settings: TerminalSettings) -> None:
     shutil.rmtree(data_dir / "firmware", ignore_errors=True)
 
 
-async def run_terminal(settings: TerminalSettings, stop: asyncio.Event | None = None) -> int:
-    """Run the agent until ``stop`` is set, restarting it on Reboot and firmware updates."""
+async def run_terminal(
+    settings: TerminalSettings,
+    stop: asyncio.Event | None = None,
+    on_start: Callable[[Agent], None] | None = None,
+) -> int:
+    """Run the agent until ``stop`` is set, restarting it on Reboot and firmware updates.
+    ``on_start`` is called with each fresh agent (e.g. to start the trading generator)."""
     stop = stop or asyncio.Event()
     while True:
         agent = Agent(settings)
         await agent.start()
+        if on_start is not None:
+            on_start(agent)
         stopper = asyncio.ensure_future(stop.wait())
         done, _ = await asyncio.wait({stopper, agent.restart_reason},
                                      return_when=asyncio.FIRST_COMPLETED)
