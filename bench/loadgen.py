@@ -30,8 +30,10 @@ ACK_TIMEOUT_S = 1.0
 MAX_RETRANSMIT = 3
 HEADER = struct.Struct("!BBH")
 COAP_VERSION_BITS = 0x40
-#: What a simulated terminal answers to a Read of any resource.
+#: What a simulated terminal answers to a Read of a path it has no prepared answer for.
 READ_ANSWER = b"bench"
+#: Prepared Read answers by Uri-Path: (content format, payload).
+ReadAnswers = dict[tuple[str, ...], tuple[int, bytes]]
 
 
 @dataclass
@@ -60,10 +62,17 @@ class Counters:
 class SimulatedTerminal(asyncio.DatagramProtocol):
     """One UDP socket: sends confirmable requests, answers the server's requests."""
 
-    def __init__(self, endpoint: str, remote: tuple[str, int], counters: Counters) -> None:
+    def __init__(
+        self,
+        endpoint: str,
+        remote: tuple[str, int],
+        counters: Counters,
+        read_answers: ReadAnswers | None = None,
+    ) -> None:
         self.endpoint = endpoint
         self.remote = remote
         self.counters = counters
+        self.read_answers = read_answers or {}
         self.location: tuple[str, ...] = ()
         self.transport: asyncio.DatagramTransport | None = None
         self._mids = itertools.count(int.from_bytes(os.urandom(2), "big"))
@@ -156,8 +165,11 @@ class SimulatedTerminal(asyncio.DatagramProtocol):
         self.counters.server_requests += 1
         request = Message.decode(data)
         if request.code == aiocoap.GET:
-            answer = Message(code=aiocoap.CONTENT, payload=READ_ANSWER)
-            answer.opt.content_format = int(ContentFormat.TEXT)
+            fmt, payload = self.read_answers.get(
+                tuple(request.opt.uri_path), (int(ContentFormat.TEXT), READ_ANSWER)
+            )
+            answer = Message(code=aiocoap.CONTENT, payload=payload)
+            answer.opt.content_format = fmt
             if request.opt.observe is not None:
                 answer.opt.observe = 0
         elif request.code == aiocoap.DELETE:
@@ -178,12 +190,18 @@ class Fleet:
     counters: Counters
 
     @classmethod
-    async def open(cls, count: int, remote: tuple[str, int], prefix: str = "bench") -> Fleet:
+    async def open(
+        cls,
+        count: int,
+        remote: tuple[str, int],
+        prefix: str = "bench",
+        read_answers: ReadAnswers | None = None,
+    ) -> Fleet:
         loop = asyncio.get_running_loop()
         counters = Counters()
         terminals = []
         for number in range(count):
-            terminal = SimulatedTerminal(f"{prefix}-{number:05d}", remote, counters)
+            terminal = SimulatedTerminal(f"{prefix}-{number:05d}", remote, counters, read_answers)
             await loop.create_datagram_endpoint(lambda t=terminal: t, local_addr=(remote[0], 0))
             terminals.append(terminal)
         return cls(terminals, counters)
@@ -203,6 +221,9 @@ class PhaseResult:
     failed: int = 0
     elapsed_s: float = 0.0
     latencies_ms: list[float] = field(default_factory=list)
+    #: perf_counter() at each completion, to see whether the rate holds as the load grows.
+    completed_at: list[float] = field(default_factory=list)
+    started_at: float = 0.0
 
     @property
     def rate_per_s(self) -> float:
@@ -214,9 +235,21 @@ class PhaseResult:
         cuts = statistics.quantiles(self.latencies_ms, n=100, method="inclusive")
         return cuts[round(fraction * 100) - 1]
 
+    def rate_of_tenth(self, tenth: int) -> float | None:
+        """Completions per second over one tenth (0 = first, 9 = last) of the completions."""
+        if len(self.completed_at) < 20:
+            return None
+        times = [self.started_at, *self.completed_at]
+        size = len(self.completed_at) // 10
+        first, last = tenth * size, (tenth + 1) * size
+        span = times[last] - times[first]
+        return round(size / span, 1) if span > 0 else None
+
     def summary(self) -> dict[str, object]:
         p50, p99 = self.percentile(0.50), self.percentile(0.99)
         return {
+            "rate_first_tenth_per_s": self.rate_of_tenth(0),
+            "rate_last_tenth_per_s": self.rate_of_tenth(9),
             "completed": self.completed,
             "failed": self.failed,
             "elapsed_s": round(self.elapsed_s, 3),
@@ -257,12 +290,14 @@ async def run_phase(
                 except RequestFailed:
                     ok = False
                 if ok:
+                    done = time.perf_counter()
                     result.completed += 1
-                    result.latencies_ms.append((time.perf_counter() - started) * 1000)
+                    result.latencies_ms.append((done - started) * 1000)
+                    result.completed_at.append(done)
                 else:
                     result.failed += 1
 
-    started = time.perf_counter()
+    started = result.started_at = time.perf_counter()
     await asyncio.gather(*(worker(w) for w in range(min(window, len(terminals)))))
     result.elapsed_s = time.perf_counter() - started
     return result

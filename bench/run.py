@@ -50,6 +50,29 @@ POS_EVENT_OBJECT = 26243
 POS_EVENT_ID, POS_EVENT_TYPE, POS_EVENT_TIME, POS_EVENT_AMOUNT, POS_EVENT_CURRENCY = 0, 1, 2, 3, 4
 POS_EVENT_SEQUENCE = 14
 MODEL = ObjectModelRepository.default()
+
+
+def _senml(values: dict[str, object]) -> tuple[int, bytes]:
+    records = [Record(LwM2mPath.parse(path), value) for path, value in values.items()]
+    return int(ContentFormat.SENML_CBOR), encode_records(records, ContentFormat.SENML_CBOR, MODEL)
+
+
+#: What every simulated terminal answers when the server reads: the Manufacturer (the read
+#: phase) and the POS Terminal instance (the server observes it after each Register).
+READ_ANSWERS = {
+    ("3", "0", "0"): _senml({"/3/0/0": "PosFleet"}),
+    ("26241", "0"): _senml(
+        {
+            "/26241/0/0": 1,
+            "/26241/0/1": False,
+            "/26241/0/6": 0,
+            "/26241/0/7": 0,
+            "/26241/0/8": 0,
+            "/26241/0/9": 0,
+            "/26241/0/11": "KRW",
+        }
+    ),
+}
 SETTLE_S = 1.0
 
 
@@ -63,6 +86,7 @@ class Plan:
     sends_per_terminal: int
     reads: int
     phase_deadline_s: float
+    register_deadline_s: float
     dedup_wait_s: float = 0.0
 
 
@@ -149,10 +173,12 @@ def _own_cpu_seconds() -> float:
 async def coap_phases(target: Target, plan: Plan, read_op: str) -> tuple[dict, Fleet]:
     """Register every terminal, then Send from some, measuring each phase."""
     figures: dict[str, object] = {"rss_idle_mib": round(resident_kib(target.pid) / 1024, 1)}
-    fleet = await Fleet.open(plan.terminals, ("127.0.0.1", target.coap_port))
+    fleet = await Fleet.open(
+        plan.terminals, ("127.0.0.1", target.coap_port), read_answers=READ_ANSWERS
+    )
     measurement = Measurement(target)
     phase = await run_phase(
-        "register", fleet.terminals, 1, plan.window, register, plan.phase_deadline_s
+        "register", fleet.terminals, 1, plan.window, register, plan.register_deadline_s
     )
     figures["register"] = measurement.finish(phase)
     await asyncio.sleep(SETTLE_S)
@@ -317,6 +343,7 @@ async def main_async(args: argparse.Namespace) -> dict[str, object]:
         sends_per_terminal=args.sends_per_terminal,
         reads=args.reads,
         phase_deadline_s=args.phase_deadline,
+        register_deadline_s=args.register_deadline,
         dedup_wait_s=args.dedup_wait,
     )
     report: dict[str, object] = {
@@ -347,6 +374,13 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--sends-per-terminal", type=int, default=25)
     parser.add_argument("--reads", type=int, default=300, help="Read round trips measured")
     parser.add_argument("--phase-deadline", type=float, default=60.0, help="seconds per phase")
+    parser.add_argument(
+        "--register-deadline",
+        type=float,
+        default=240.0,
+        help="seconds the register phase may take (it must reach --terminals for the memory "
+        "figure)",
+    )
     parser.add_argument(
         "--dedup-wait",
         type=float,
