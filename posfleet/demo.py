@@ -26,6 +26,8 @@ DEFAULT_HTTP_PORT = 8000
 #: Bound on waiting for the fleet to register before licences are written.
 REGISTRATION_WAIT_S = 60.0
 DELIVERY_CONCURRENCY = 8
+#: Shops trade this much faster than real time, so the dashboard moves while you watch.
+DEFAULT_SPEED = 20.0
 #: Files of an earlier demo run that "fresh" removes (the signing key stays: it is not data).
 FRESH_FILES = ("server.db", "server.db-wal", "server.db-shm")
 FRESH_DIRS = ("terminals",)
@@ -73,8 +75,11 @@ def register(subparsers: Any) -> None:
     parser.add_argument("--bind", default="127.0.0.1", help="address to serve on")
     parser.add_argument("--password", default="",
                         help="one password for every demo account (default: generated)")
-    parser.add_argument("--trade-rate", type=float, default=0.2,
-                        help="sales per terminal per second in the simulation")
+    parser.add_argument("--speed", type=float, default=DEFAULT_SPEED,
+                        help="how much faster than real time the shops trade "
+                        f"(default {DEFAULT_SPEED:g})")
+    parser.add_argument("--nosec", action="store_true",
+                        help="plain CoAP instead of DTLS with pre-shared keys")
     parser.set_defaults(handler=_run)
 
 
@@ -109,6 +114,9 @@ class Demo:
     endpoints: list[str]
 
     async def stop(self) -> None:
+        # aiocoap's DTLS server logs every close_notify and late error at shutdown as a
+        # warning; at the end of a demo that is noise, not news.
+        logging.getLogger("posfleet.coaps").setLevel(logging.ERROR)
         if self.fleet is not None:
             await self.fleet.stop()
         await self.server.stop()
@@ -120,8 +128,9 @@ async def start_demo(
     http_port: int = DEFAULT_HTTP_PORT,
     bind: str = "127.0.0.1",
     password: str = "",
-    trade_rate: float = 0.2,
+    speed: float = DEFAULT_SPEED,
     fleet: bool = True,
+    secure: bool = True,
 ) -> Demo:
     """Bring the demo up (used by ``posfleet demo`` and the browser tests)."""
     from dm_server.security import generate_password
@@ -131,18 +140,19 @@ async def start_demo(
     fresh_data_dir(data_dir)
     admin_password = password or generate_password()
     settings = Settings.from_env(
-        {}, data_dir=data_dir, bind=bind, http_port=http_port, coap_port=0, coaps_port=-1,
+        {}, data_dir=data_dir, bind=bind, http_port=http_port, coap_port=0,
+        coaps_port=0 if secure else -1, dtls_address="127.0.0.1",
         admin_user="admin", admin_password=admin_password, log_level="WARNING",
     )
     server = await start_server(settings)
     try:
         logins = [("admin", admin_password, "admin", "admin")]
         logins += await _create_tree(server, password)
-        endpoints = await _provision(server, terminals)
+        simulated = await _provision(server, terminals, secure)
+        endpoints = [t.endpoint for t in simulated]
         running_fleet = None
-        if fleet and endpoints:
-            running_fleet = await _start_fleet(server, endpoints, trade_rate)
-            await _wait_registered(server, len(endpoints))
+        if fleet and simulated:
+            running_fleet = await _start_fleet(server, simulated, speed, secure)
         await _issue_licences(server, endpoints, deliver=running_fleet is not None)
     except BaseException:
         await server.stop()
@@ -154,7 +164,8 @@ async def start_demo(
 
 async def run_demo(args: argparse.Namespace) -> None:
     demo = await start_demo(
-        args.data_dir, args.terminals, args.port, args.bind, args.password, args.trade_rate
+        args.data_dir, args.terminals, args.port, args.bind, args.password, args.speed,
+        secure=not args.nosec,
     )
     _print_banner(demo)
     stop = asyncio.Event()
@@ -208,46 +219,51 @@ async def _create_tree(server: Any, password: str) -> list[tuple[str, str, str, 
     return logins
 
 
-async def _provision(server: Any, count: int) -> list[str]:
+async def _provision(server: Any, count: int, secure: bool) -> list[Any]:
+    """Provision the simulator's terminals (PSK credentials unless NoSec), shared among
+    the store owners."""
     from sqlalchemy import select
 
+    from device_client.simulator import make_terminals
     from dm_server.db.models.account import Account, Role
     from dm_server.db.models.terminal import SecurityMode
     from dm_server.services import terminals
 
     owners_names = [a.username for a in DEMO_TREE if a.role == "owner"]
-    endpoints = [f"pos-{n:04d}" for n in range(1, count + 1)]
+    simulated = make_terminals(count, prefix="pos", secure=secure)
     async with server.db.session() as session:
         admin = await session.scalar(select(Account).where(Account.parent_id.is_(None)))
         owners = {
             a.username: a
             for a in await session.scalars(select(Account).where(Account.role == Role.OWNER))
         }
-        await terminals.provision(session, admin, [
+        provisioned = await terminals.provision(session, admin, [
             terminals.ProvisionRequest(
-                endpoint, SecurityMode.NOSEC,
+                t.endpoint, SecurityMode.PSK if secure else SecurityMode.NOSEC,
+                psk_identity=t.psk_identity or None, psk_key=t.psk_key or None,
                 owner_id=owners[owners_names[i % len(owners_names)]].id,
             )
-            for i, endpoint in enumerate(endpoints)
+            for i, t in enumerate(simulated)
         ])
-    return endpoints
+    server.lwm2m.credentials_changed(provisioned)
+    return simulated
 
 
-async def _start_fleet(server: Any, endpoints: list[str], trade_rate: float) -> Any:
+async def _start_fleet(server: Any, simulated: list[Any], speed: float, secure: bool) -> Any:
     """The terminal engineer's simulator, trusting the server's licence key."""
-    from device_client.simulator import Fleet
+    from device_client.simulator import Fleet, TradingProfile
 
-    from dm_server.api.routes.licences import get_authority  # noqa: F401
-
-    authority = _authority(server)
+    uri = (f"coaps://127.0.0.1:{server.coaps_port}" if secure
+           else f"coap://127.0.0.1:{server.coap_port}")
     fleet = Fleet(
-        server_uri=f"coap://127.0.0.1:{server.coap_port}",
-        endpoints=endpoints,
-        data_dir=server.settings.data_dir / "terminals",
-        manufacturer_key=authority.public_key_text,
-        trade_rate=trade_rate,
+        uri, simulated, server.settings.data_dir / "terminals",
+        manufacturer_key=_authority(server).public_key_text,
+        profile=TradingProfile(speed=speed),
     )
     await fleet.start()
+    registered = await fleet.wait_registered(REGISTRATION_WAIT_S)
+    if registered < len(simulated):
+        log.warning("only %d of %d terminals registered in time", registered, len(simulated))
     return fleet
 
 
@@ -261,25 +277,6 @@ def _authority(server: Any) -> Any:
         authority = licensing.authority_from_settings(server.settings)
         app_state.licence_authority = authority
     return authority
-
-
-async def _wait_registered(server: Any, expected: int) -> None:
-    from sqlalchemy import select
-
-    from dm_server.db.models.account import Account
-    from dm_server.services import state
-
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + REGISTRATION_WAIT_S
-    while loop.time() < deadline:
-        async with server.db.session() as session:
-            admin = await session.scalar(select(Account).where(Account.parent_id.is_(None)))
-            counts = await state.fleet_counts(session, admin)
-        if counts["offline"] <= expected // 10:
-            return
-        await asyncio.sleep(0.5)
-    log.warning("only %d of %d terminals registered in time", expected - counts["offline"],
-                expected)
 
 
 async def _issue_licences(server: Any, endpoints: list[str], deliver: bool) -> None:

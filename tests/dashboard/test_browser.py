@@ -38,7 +38,7 @@ async def running(tmp_path):  # type: ignore[no-untyped-def]
     from posfleet.demo import _authority, start_demo
 
     demo = await start_demo(tmp_path / "demo", terminals=10, http_port=0, password=PASSWORD,
-                            fleet=False)
+                            fleet=False, secure=False)
     stop = asyncio.Event()
     key = _authority(demo.server).public_key_text
     agents = [
