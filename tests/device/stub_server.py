@@ -114,6 +114,9 @@ class _Dp(resource.Resource):
     async def render_post(self, request):
         if self.state.refuse_send:
             return aiocoap.Message(code=Code.SERVICE_UNAVAILABLE)
+        addresses = {r.address for r in self.state.registrations.values()}
+        if request.remote.hostinfo not in addresses:
+            return aiocoap.Message(code=Code.FORBIDDEN, payload=b"not registered")
         records = codec.decode_records(request.payload, request.opt.content_format, self.models)
         for record in records:
             if record.path.object_id == 26243 and record.path.resource_id == EVENT_ID:
@@ -155,7 +158,9 @@ class StubServer:
         return f"coap://127.0.0.1:{self.port}"
 
     async def stop(self) -> None:
-        await self.context.shutdown()
+        if self.context is not None:
+            await self.context.shutdown()
+            self.context = None
 
     async def wait_for(self, predicate, timeout: float = 5.0) -> None:
         async def loop():
