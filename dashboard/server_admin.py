@@ -15,13 +15,12 @@ from typing import IO, Any
 from sqlalchemy.engine import make_url
 
 from dm_server.errors import InvalidInput
+from dm_server.server import UPLOADED_OBJECTS_DIR
 from dm_server.settings import Settings
 from lwm2m_core.errors import LwM2MError, PathError
 from lwm2m_core.model import ObjectModelRepository, parse_object_definitions
 from lwm2m_core.path import LwM2mPath
 
-#: Uploaded object definitions go here; the server loads them at its next start.
-UPLOADED_OBJECTS_DIR = "objects"
 MAX_UPLOAD_BYTES = 1024 * 1024
 MAX_BACKUP_BYTES = 2 * 1024 * 1024 * 1024
 SQLITE_MAGIC = b"SQLite format 3\x00"

@@ -33,6 +33,8 @@ from lwm2m_core.model import ObjectModelRepository
 
 log = logging.getLogger(__name__)
 
+#: Object definitions uploaded by the admin, in the data folder, loaded at start.
+UPLOADED_OBJECTS_DIR = "objects"
 #: How long stop() waits for uvicorn to finish open requests.
 HTTP_SHUTDOWN_S = 5.0
 
@@ -43,7 +45,9 @@ class DmServer:
     def __init__(self, settings: Settings, extensions: Iterable[Any] = ()) -> None:
         self.settings = settings
         self.db = Database(settings.resolved_database_url)
-        self.model = ObjectModelRepository.default(*settings.object_dirs)
+        uploaded = settings.data_dir / UPLOADED_OBJECTS_DIR  # the dashboard's Server page
+        extra = [*settings.object_dirs, *([uploaded] if uploaded.is_dir() else [])]
+        self.model = ObjectModelRepository.default(*extra)
         self.psk_store = PskStore()
         self.lwm2m = Lwm2mEndpoint(settings, self.db, self.model, self.psk_store)
         secret = settings.token_secret or load_or_create_secret(settings.data_dir)
