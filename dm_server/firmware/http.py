@@ -76,25 +76,23 @@ def download_router(store: PackageStore) -> APIRouter:
     return router
 
 
-def admin_router(store: PackageStore, current_account: Callable[..., Any] | None,
+def admin_router(store: PackageStore, current_account: Callable[..., Any],
                  coap_base: Callable[[], str] = lambda: "") -> APIRouter:
     """List and upload; ``current_account`` is the server's log-in dependency."""
-    from typing import Annotated
-
     from fastapi import Depends
 
-    router = APIRouter(prefix="/api/v1/firmware", tags=["firmware"])
-    if current_account is None:  # pragma: no cover - the server always passes one
-        return router
-    Account = Annotated[Any, Depends(current_account)]
+    router = APIRouter(prefix="/api/v1/firmware", tags=["firmware"],
+                       dependencies=[Depends(current_account)])
+    # The dependency runs again per route to hand over the caller (FastAPI caches it).
+    caller_dependency = Depends(current_account)
 
     @router.get("", summary="Packages in the store")
-    async def list_packages(caller: Account) -> list[dict[str, Any]]:
+    async def list_packages() -> list[dict[str, Any]]:
         return [describe(p, coap_base()) for p in store.list()]
 
     @router.post("", status_code=status.HTTP_201_CREATED,
                  summary="Add a signed package (body: the .pfpkg file); admin only")
-    async def upload(request: Request, caller: Account) -> dict[str, Any]:
+    async def upload(request: Request, caller: Any = caller_dependency) -> dict[str, Any]:
         if not getattr(caller, "is_admin", False):
             raise HTTPException(status.HTTP_403_FORBIDDEN, "only the manufacturer admin "
                                 "may add firmware packages")
