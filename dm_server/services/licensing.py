@@ -256,7 +256,7 @@ async def renew(
         session, caller, authority, terminal,
         edition=edition or old.edition, features=old.features, starts=min(old.starts, now),
         expires=base + timedelta(days=_check_days(days)), grace_days=old.grace_days, now=now,
-        replaces=old,
+        replaces=old, price=authority.list_price(edition or old.edition, days),
     )
     audit.record(
         session, caller, "licence.renew", "licence", licence.licence_uid,
@@ -410,7 +410,7 @@ async def _new_licence(
     dealer = caller if caller.role is Role.DEALER else None
     if dealer is None and owner is not None:
         dealer = await accounts.nearest_dealer(session, owner)
-    days = max(1, (expires - max(starts, now)).days)
+    days = max(1, (expires - starts).days)
     licence = Licence(
         licence_uid=uid, terminal_id=terminal.id, dealer_id=dealer.id if dealer else None,
         edition=edition, features=clean_features, starts=starts, expires=expires,
