@@ -17,5 +17,8 @@ def api_routers(server: Any) -> list[Any]:
 
 def configure_app(server: Any, app: Any) -> None:
     from dashboard.app import install
+    from dm_server.services import licensing
 
     install(app, server.settings)
+    # The licence signing key exists from the first start (created, mode 0600, if missing).
+    app.state.licence_authority = licensing.authority_from_settings(server.settings)

@@ -127,3 +127,25 @@ async def test_live_stream_sends_counts_and_new_events(client_factory, tree: Tre
                                          utcnow(), last_id)
     assert [(e["endpoint"], e["kind"]) for e in second["events"]] == [
         ("pos-owner-a1", "<b>refund</b>")]  # raw in JSON; app.js inserts it as text
+
+
+async def test_api_token_from_profile_has_the_accounts_rights(client_factory, tree: Tree,
+                                                              settings) -> None:
+    import re
+    import stat
+
+    key_file = settings.resolved_licence_key_file
+    assert stat.S_IMODE(key_file.stat().st_mode) == 0o600  # created at start
+    client = client_factory()
+    csrf = await login(client, "owner-s1")
+    response = await client.post("/profile/api-token", data={"csrf_token": csrf})
+    assert response.status_code == 303
+    page = (await client.get("/profile")).text
+    token = re.search(r"data-api-token>([^<]+)<", page).group(1)
+    api = client_factory()
+    headers = {"Authorization": f"Bearer {token}"}
+    me = (await api.get("/api/v1/auth/me", headers=headers)).json()
+    assert me["username"] == "owner-s1" and me["role"] == "owner"
+    assert (await api.get("/api/v1/terminals/pos-owner-s1", headers=headers)).status_code == 200
+    assert (await api.get("/api/v1/terminals/pos-owner-a1", headers=headers)).status_code == 404
+    assert "data-api-token" not in (await client.get("/profile")).text  # shown once
