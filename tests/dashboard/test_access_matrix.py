@@ -80,10 +80,18 @@ def _api_requests(world: World, caller: Account) -> list[tuple[str, str, dict | 
         if own_endpoint and account.role is Role.OWNER:
             requests.append(("PUT", f"/api/v1/accounts/terminals/{own_endpoint}/owner",
                              {"owner_id": account.id}))
+        requests += [
+            ("POST", "/api/v1/terminals", {"endpoint": f"new-{account.id}",
+                                           "security_mode": "nosec", "owner_id": account.id}),
+            ("POST", "/api/v1/terminals/import",
+             f"endpoint,security_mode,owner_id\nnew-csv-{account.id},nosec,{account.id}\n"
+             .encode()),
+        ]
     for endpoint in endpoints:
         requests += [
             ("GET", f"/api/v1/terminals/{endpoint}", None),
             ("GET", f"/api/v1/terminals/{endpoint}/events", None),
+            ("GET", f"/api/v1/terminals/{endpoint}/operations/1", None),
             ("POST", f"/api/v1/terminals/{endpoint}/read", {"path": "/3/0/0"}),
             ("POST", f"/api/v1/terminals/{endpoint}/execute", {"path": "/3/0/4"}),
             ("PUT", f"/api/v1/accounts/terminals/{endpoint}/owner", {"owner_id": caller.id}),
@@ -166,7 +174,11 @@ async def test_api_refuses_foreign_ids(client_factory, world: World, who: str) -
             response = await client.get(url, headers=headers)
             assert response.status_code == 200 and response.json() == [], (who, url)
             continue
-        response = await client.request(method, url, json=body, headers=headers)
+        if isinstance(body, bytes):
+            response = await client.request(method, url, content=body,
+                                            headers={**headers, "Content-Type": "text/csv"})
+        else:
+            response = await client.request(method, url, json=body, headers=headers)
         assert response.status_code in DENIED, (who, method, url, response.status_code,
                                                 response.text[:200])
     listed = (await client.get("/api/v1/accounts", headers=headers)).json()
@@ -192,3 +204,63 @@ async def test_pages_refuse_foreign_ids(client_factory, world: World, who: str) 
     overview = await client.get("/organization" if caller.role is not Role.OWNER else "/")
     for account in _foreign(world, caller)[0]:
         assert f"/scope/{account.id}\"" not in overview.text
+
+
+#: Routes that take no id from the account tree, with why they need no foreign-id check.
+NOT_SCOPED = {
+    ("POST", "/api/v1/auth/token"): "log-in",
+    ("GET", "/api/v1/auth/me"): "the caller itself",
+    ("POST", "/api/v1/accounts/me/password"): "the caller itself",
+    ("GET", "/api/v1/licences/public-key"): "the manufacturer's public key, public by design",
+    ("GET", "/firmware/{file_name}"): "firmware packages: terminals download them, signed",
+    ("GET", "/api/v1/firmware"): "the manufacturer's package store, not per subtree",
+    ("POST", "/api/v1/firmware"): "the manufacturer's package store, not per subtree",
+    ("GET", "/login"): "log-in", ("POST", "/login"): "log-in", ("POST", "/logout"): "log-out",
+    ("GET", "/profile"): "the caller itself", ("POST", "/profile"): "the caller itself",
+    ("POST", "/profile/password"): "the caller itself",
+    ("POST", "/profile/api-token"): "the caller itself",
+}
+#: Lists: scoped by the filter; checked above to hold no foreign ids (or by the page tests).
+LISTS = {
+    ("GET", "/api/v1/terminals"), ("GET", "/api/v1/fleet/state"), ("GET", "/api/v1/accounts"),
+    ("GET", "/api/v1/licences"), ("GET", "/api/v1/licences/forecast"),
+    ("GET", "/api/v1/licences/ranking"), ("GET", "/api/v1/audit"), ("GET", "/"),
+    ("GET", "/terminals"), ("GET", "/organization"), ("GET", "/licences"), ("GET", "/reports"),
+    ("GET", "/reports/{name}.csv"), ("GET", "/audit"), ("GET", "/live"),
+}
+
+
+def _routes(app) -> set[tuple[str, str]]:  # type: ignore[no-untyped-def]
+    from dashboard import live, pages
+
+    found = {(method.upper(), path) for path, operations in app.openapi()["paths"].items()
+             for method in operations}
+    for route in [*pages.router.routes, *live.router.routes]:
+        found |= {(method, route.path) for method in route.methods - {"HEAD"}}
+    return found
+
+
+def _template_regex(template: str):  # type: ignore[no-untyped-def]
+    import re
+
+    return re.compile("^" + re.sub(r"\\{[^}]+\\}", "[^/]+", re.escape(template)) + "$")
+
+
+async def test_matrix_covers_every_route(app, world: World) -> None:
+    """A new route with ids must join the matrix (or say here why it needs no check)."""
+    import dm_server.firmware as firmware
+
+    for router in firmware.api_routers(app.state.core):
+        app.include_router(router)
+    tried: set[tuple[str, str]] = set()
+    for caller in (world.tree.dealer_b, world.tree.owner_s1, world.tree.sub_a):
+        for method, url, _body in [*_api_requests(world, caller), *_page_requests(world, caller)]:
+            tried.add((method, url.split("?")[0]))
+    missing = []
+    for method, template in sorted(_routes(app)):
+        if (method, template) in NOT_SCOPED or (method, template) in LISTS:
+            continue
+        pattern = _template_regex(template)
+        if not any(m == method and pattern.match(url) for m, url in tried):
+            missing.append(f"{method} {template}")
+    assert not missing, f"routes not tried with foreign ids: {missing}"
