@@ -25,8 +25,8 @@ RESET_ERROR_CODE = "/3/0/12"
 CURRENT_TIME = (3, 0, 13)
 UTC_OFFSET = "/3/0/14"
 REGISTER_WAIT_S = 20.0
-#: Current Time changes every second; the agent notifies at the latest after its pmax.
-NOTIFY_WAIT_S = 70.0
+#: Bound on a notification with pmax = 2 s (a few periods, for a loaded CI machine).
+NOTIFY_WAIT_S = 10.0
 
 
 @dataclass
@@ -87,13 +87,19 @@ async def test_agent_is_registered_read_written_executed_and_observed(
     read = await console.command(f"read {ident} {UTC_OFFSET}", r"Value: (.*)")
     assert read[1].strip() == "+09:00"
 
-    await console.command(f"execute {ident} {RESET_ERROR_CODE} ", r"Command executed successfully")
+    await console.command(f"execute {ident} {RESET_ERROR_CODE} 0", r"Command executed successfully")
 
-    first = await console.command(
-        f"observe {ident} {' '.join(map(str, CURRENT_TIME))}", r"Observer stablished"
-    )
-    assert first
-    await console.expect(r"Got new value: (\d+)", NOTIFY_WAIT_S)
+    # Current Time changes every second but notifies only at pmax; set 1-2 s through the
+    # console's Write-Attributes. Then Observe: node-coap 0.22 drops any answer whose Observe
+    # number is not above the last one seen, which starts at 0, so aiocoap's first answer
+    # (Observe: 0) is swallowed and the console says "established" only when the first
+    # notification (Observe: 1) arrives: that line proves a notification went through.
+    # (It never ACKs that confirmable notification, so aiocoap retransmits it and holds the
+    # newer values back: a second notification does not reach the console. See
+    # docs/interop.md.)
+    observed = " ".join(map(str, CURRENT_TIME))
+    await console.command(f"writeAttr {ident} {observed} pmin=1,pmax=2", r"Attributes wrote")
+    await console.command(f"observe {ident} {observed}", r"Observer stablished", NOTIFY_WAIT_S)
 
 
 async def test_agent_refuses_write_to_read_only_resource(
