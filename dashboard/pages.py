@@ -51,6 +51,11 @@ STATE_CHART_HOURS = 24
 LICENCE_FEATURES = ("face-recognition", "loyalty", "emotion", "reports")
 #: Paths the terminal page offers as one-click reads.
 LOG_PATH = "/10259"
+#: What the flash message after an operation calls it (translated where shown).
+ACTION_LABELS = {
+    "reboot": "Reboot", "logs": "Fetch logs", "read": "Read", "write": "Write",
+    "observe": "Observe", "cancel-observe": "Stop observing",
+}
 
 
 class DashboardRoute(APIRoute):
@@ -219,6 +224,7 @@ async def terminal_operation(
     if lwm2m is None:
         raise InvalidInput(_("The LwM2M side of the server is not running."))
     request_body: dict[str, Any]
+    label = _(ACTION_LABELS.get(kind, "Operation"))
     if kind == "reboot":
         kind, request_body = "execute", {"path": "/3/0/4"}
     elif kind == "logs":
@@ -234,7 +240,7 @@ async def terminal_operation(
     await p.session.commit()
     operation = OperationRequest.from_json(kind, request_body)
     outcome = await lwm2m.operations.perform(p.account, terminal.endpoint, operation)
-    flash(p.request, _summarise(kind, request_body["path"], outcome),
+    flash(p.request, _summarise(label, request_body["path"], outcome),
           "ok" if outcome.get("status") in ("done", "queued") else "error")
     return RedirectResponse(f"/terminals/{endpoint}", status_code=HTTP_303_SEE_OTHER)
 
@@ -601,7 +607,7 @@ def _summarise(kind: str, path: str, outcome: dict[str, Any]) -> str:
         text = str(outcome["value"])
         return _("%(kind)s %(path)s: %(code)s %(value)s", kind=kind, path=path, code=code,
                  value=text[:300])
-    message = outcome.get("message", "")
+    message = outcome.get("message", "") or outcome.get("code_name", "")
     return _("%(kind)s %(path)s: %(code)s %(message)s", kind=kind, path=path, code=code,
              message=message)
 
