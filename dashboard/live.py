@@ -18,7 +18,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import StreamingResponse
 
-from dashboard import i18n
+from dashboard import i18n, vocabulary
 from dashboard.web import Page, page, password_fingerprint
 from dm_server.db.base import utcnow
 from dm_server.db.models.account import Account
@@ -132,7 +132,7 @@ async def _snapshot(
             {
                 "time": i18n.format_when(e.received_at, "short"),
                 "endpoint": names.get(e.terminal_id, ""),
-                "kind": e.kind,
+                "kind": vocabulary.term(e.kind),
                 "amount": i18n.format_money(e.amount, e.currency) if e.amount is not None else "",
             }
             for e in sorted(fresh, key=lambda e: e.id)

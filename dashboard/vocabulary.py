@@ -25,9 +25,29 @@ FEATURES = (
     lazy_gettext("face-recognition"), lazy_gettext("loyalty"), lazy_gettext("emotion"),
     lazy_gettext("reports"),
 )
-EVENT_KINDS = (lazy_gettext("sale"), lazy_gettext("refund"), lazy_gettext("void"))
+#: Object 26243 Event Type values.
+EVENT_KINDS = (
+    lazy_gettext("sale"), lazy_gettext("refund"), lazy_gettext("void"),
+    lazy_gettext("drawer_open"), lazy_gettext("error"), lazy_gettext("shift_open"),
+    lazy_gettext("shift_close"),
+)
 AUDIT_KINDS = (
     lazy_gettext("account"), lazy_gettext("terminal"), lazy_gettext("licence"),
     lazy_gettext("operation"), lazy_gettext("server"),
 )
 ACCOUNT_STATUS = (lazy_gettext("disabled"),)
+
+
+def term(value: object) -> str:
+    """A word from data in the user's language when it is one of ours; anything else (a
+    string a terminal made up) is shown as it came, escaped by the template."""
+    from dashboard.i18n import gettext
+
+    text = str(value)
+    return gettext(text) if text in KNOWN else text
+
+
+KNOWN = frozenset(
+    (*TRADING_STATES, *ROLES, *EDITIONS, *LIFECYCLES, *DELIVERIES, *TERMINAL_LICENCE_STATES,
+     *FEATURES, *EVENT_KINDS, *AUDIT_KINDS, *ACCOUNT_STATUS)
+)

@@ -22,7 +22,7 @@ from jinja2 import Environment, FileSystemLoader, select_autoescape
 from sqlalchemy.ext.asyncio import AsyncSession
 from starlette.status import HTTP_303_SEE_OTHER
 
-from dashboard import i18n
+from dashboard import i18n, vocabulary
 from dashboard.i18n import _
 from dm_server.api.deps import get_session
 from dm_server.db.models.account import Account, Role
@@ -59,6 +59,7 @@ def _environment() -> Environment:
     env.filters["when"] = i18n.format_when
     env.filters["money"] = i18n.format_money
     env.filters["number"] = i18n.format_number
+    env.filters["term"] = vocabulary.term
     return env
 
 

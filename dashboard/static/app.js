@@ -28,7 +28,12 @@ function addEvents(events) {
     events.forEach((e) => {
       const tr = document.createElement("tr");
       tr.className = "live-new";
-      tr.append(cell(e.time), cell(e.endpoint), cell(e.kind), cell(e.amount, "num"));
+      const where = cell("");
+      const link = document.createElement("a");
+      link.href = "/terminals/" + encodeURIComponent(e.endpoint);
+      link.textContent = e.endpoint;
+      where.append(link);
+      tr.append(cell(e.time), where, cell(e.kind), cell(e.amount, "num"));
       body.prepend(tr);
     });
     while (body.rows.length > MAX_LIVE_ROWS) body.deleteRow(body.rows.length - 1);
