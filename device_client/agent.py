@@ -21,6 +21,7 @@ import aiocoap
 from aiocoap.numbers.codes import Code
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
+from device_client import coap_request
 from device_client.errors import BadRequest, ServiceUnavailable
 from device_client.firmware import FirmwareUpdater
 from device_client.objects.base import ObjectEnabler, ObjectTree
@@ -114,7 +115,7 @@ class Agent:
         if self.log.level == logging.NOTSET:
             self.log.setLevel(logging.INFO)
         self.data_dir = Path(settings.data_dir)
-        self.store = TerminalStore(self.data_dir / STORE_FILE)
+        self.store = TerminalStore(self.data_dir / STORE_FILE, settings.outbox_sync)
         self.pos = PosTerminal(self.store, settings.currency)
         self.trusted_keys = load_trusted_keys(settings.manufacturer_key)
         self.context: aiocoap.Context | None = None
@@ -339,8 +340,8 @@ class Agent:
             payload=self.send_payload(events), content_format=int(ContentFormat.SENML_CBOR),
         )
         try:
-            async with asyncio.timeout(self.settings.request_timeout):
-                response = await self.context.request(message).response
+            response = await coap_request.request(self.context, message,
+                                                  self.settings.request_timeout)
         except (TimeoutError, aiocoap.error.Error, OSError) as exc:
             self.log.info("Send of %d events got no answer (%s)", len(events), type(exc).__name__)
             return False

@@ -31,6 +31,7 @@ from aiocoap.numbers.codes import Code
 from aiocoap.optiontypes import BlockOption
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
+from device_client import coap_request
 from device_client.errors import BadRequest, MethodNotAllowed
 from device_client.objects.base import InstanceEnabler, ResourceValue
 from lwm2m_core.numbers import (
@@ -408,9 +409,8 @@ class FirmwareUpdater(InstanceEnabler):
                 request = aiocoap.Message(code=Code.GET, uri=uri)
                 request.opt.block2 = BlockOption.BlockwiseTuple(number, False, BLOCK_SIZE_EXPONENT)
                 try:
-                    async with asyncio.timeout(self.request_timeout):
-                        response = await context.request(
-                            request, handle_blockwise=False).response
+                    response = await coap_request.request(
+                        context, request, self.request_timeout, handle_blockwise=False)
                 except (TimeoutError, aiocoap.error.Error, OSError) as exc:
                     raise DownloadFailed(
                         Result.CONNECTION_LOST, f"block {number}: {exc!r}") from None

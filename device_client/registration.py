@@ -19,6 +19,7 @@ from urllib.parse import quote
 import aiocoap
 from aiocoap.numbers.codes import Code
 
+from device_client import coap_request
 from device_client.settings import TerminalSettings
 from lwm2m_core.link import RegistrationObjects, format_registration
 from lwm2m_core.numbers import CoapCode, ContentFormat
@@ -100,8 +101,8 @@ class RegistrationClient:
 
     async def _request(self, message: aiocoap.Message) -> aiocoap.Message:
         try:
-            async with asyncio.timeout(self.settings.request_timeout):
-                return await self.context.request(message).response
+            return await coap_request.request(self.context, message,
+                                              self.settings.request_timeout)
         except TimeoutError:
             raise RegistrationError("no answer from the server") from None
         except aiocoap.error.Error as exc:
@@ -162,8 +163,8 @@ class RegistrationClient:
         self.registered.clear()
         uri = f"{self.base_uri}/{'/'.join(self.state.location)}"
         try:
-            async with asyncio.timeout(timeout):
-                await self.context.request(aiocoap.Message(code=Code.DELETE, uri=uri)).response
+            await coap_request.request(
+                self.context, aiocoap.Message(code=Code.DELETE, uri=uri), timeout)
             self.log.info("de-registered")
         except (TimeoutError, aiocoap.error.Error, OSError) as exc:
             self.log.info("de-register got no answer (%s)", type(exc).__name__)

@@ -67,6 +67,9 @@ class TerminalSettings:
     factory_reset_needs_confirm: bool = True
     #: Built-in trading generator (for demos and the kill test): sales per minute, 0 = off.
     trade_rate: float = 0.0
+    #: SQLite synchronous mode of the outbox: FULL on a real terminal (power-cut safe);
+    #: the simulator uses NORMAL (see docs/terminal.md).
+    outbox_sync: str = "FULL"
     extra_object_dirs: tuple[Path, ...] = field(default_factory=tuple)
 
     @property
@@ -94,6 +97,8 @@ class TerminalSettings:
             raise SettingsError(f"lifetime {self.lifetime} s is too short (at least 10 s)")
         if not 0 < self.update_margin < 1:
             raise SettingsError("update margin must be a fraction between 0 and 1")
+        if self.outbox_sync not in ("FULL", "NORMAL"):
+            raise SettingsError("outbox sync must be FULL or NORMAL")
         if self.backoff_initial <= 0 or self.backoff_max < self.backoff_initial:
             raise SettingsError("backoff: need 0 < initial <= max")
         return self

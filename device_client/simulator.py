@@ -199,7 +199,7 @@ class Fleet:
                 manufacturer_key=manufacturer_key, bind_host=bind_host,
                 firmware_version=OLD_FIRMWARE if old else CURRENT_FIRMWARE,
                 store_id=f"store-{index // 3 + 1:03d}", store_name=f"Store {index // 3 + 1}",
-                backoff_initial=5.0, backoff_max=120.0, log_lines=50,
+                backoff_initial=5.0, backoff_max=120.0, log_lines=50, outbox_sync="NORMAL",
             ).validate()
             self.members.append(_Member(t, settings))
         self._background: list[asyncio.Task[None]] = []

@@ -23,6 +23,9 @@ from pathlib import Path
 from typing import Any
 
 SCHEMA_VERSION = 1
+#: FULL: a commit survives a power cut (the terminal). NORMAL: it survives a crash of the
+#: process but maybe not of the machine (the simulator, with a thousand stores on one disk).
+SYNC_MODES = ("FULL", "NORMAL")
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS outbox (
     seq INTEGER PRIMARY KEY AUTOINCREMENT,
@@ -89,13 +92,15 @@ class PosEvent:
 class TerminalStore:
     """SQLite file with the outbox and key/value state. Thread-safe; calls are short."""
 
-    def __init__(self, path: Path) -> None:
+    def __init__(self, path: Path, synchronous: str = "FULL") -> None:
+        if synchronous not in SYNC_MODES:
+            raise ValueError(f"synchronous must be one of {', '.join(SYNC_MODES)}")
         self.path = Path(path)
         self.path.parent.mkdir(parents=True, exist_ok=True)
         self._lock = threading.Lock()
         self._db = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
         self._db.execute("PRAGMA journal_mode=WAL")
-        self._db.execute("PRAGMA synchronous=FULL")
+        self._db.execute(f"PRAGMA synchronous={synchronous}")
         self._db.executescript(_SCHEMA)
         self._db.execute(f"PRAGMA user_version={SCHEMA_VERSION:d}")
 
