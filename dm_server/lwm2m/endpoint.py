@@ -242,14 +242,10 @@ class Lwm2mEndpoint:
             registration.lwm2m_version,
         )
         self._spawn(
-            self._after_register(peer, list(registration.objects)),
+            self.operations.after_register(peer, list(registration.objects)),
             f"after Register {terminal.endpoint}",
         )
         return response(CoapCode.CREATED, location_path=(*RD_PATH, registration.location_id))
-
-    async def _after_register(self, peer: Peer, objects: list[dict[str, Any]]) -> None:
-        await self.operations.reestablish(peer, objects)
-        await self.operations.flush_queue(peer)
 
     async def _update(self, location_id: str, request: Message) -> Message:
         query = parse_query(request, UPDATE_PARAMS)

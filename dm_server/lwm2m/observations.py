@@ -40,13 +40,27 @@ class ObservationTracker:
     def __init__(self, requester: Requester, on_notification: NotificationHandler) -> None:
         self.requester = requester
         self.on_notification = on_notification
-        self._live: dict[tuple[int, str], LiveObservation] = {}
+        #: terminal id -> path -> observation (indexed per terminal: Register cancels all
+        #: of one terminal's observations, which must not scan the whole fleet).
+        self._live: dict[int, dict[str, LiveObservation]] = {}
+
+    def _get(self, terminal_id: int, path: str) -> LiveObservation | None:
+        return self._live.get(terminal_id, {}).get(path)
+
+    def _pop(self, terminal_id: int, path: str) -> LiveObservation | None:
+        paths = self._live.get(terminal_id)
+        if not paths:
+            return None
+        live = paths.pop(path, None)
+        if not paths:
+            del self._live[terminal_id]
+        return live
 
     def is_live(self, terminal_id: int, path: LwM2mPath) -> bool:
-        return (terminal_id, str(path)) in self._live
+        return self._get(terminal_id, str(path)) is not None
 
     def live_paths(self, terminal_id: int) -> list[str]:
-        return sorted(p for t, p in self._live if t == terminal_id)
+        return sorted(self._live.get(terminal_id, {}))
 
     async def observe(self, peer: Peer, path: LwM2mPath, fmt: ContentFormat) -> Response:
         """Start observing; returns the first answer (its value is the current one)."""
@@ -62,11 +76,10 @@ class ObservationTracker:
             live.task = asyncio.create_task(
                 self._follow(live, fmt), name=f"observe {peer.endpoint} {path}"
             )
-            self._live[(peer.terminal_id, str(path))] = live
+            self._live.setdefault(peer.terminal_id, {})[str(path)] = live
         return first
 
     async def _follow(self, live: LiveObservation, fmt: ContentFormat) -> None:
-        key = (live.peer.terminal_id, str(live.path))
         try:
             async for notification in live.request.observation:
                 try:
@@ -78,11 +91,11 @@ class ObservationTracker:
         except Exception as exc:  # the terminal ended it (4.04, RST) or went away
             log.info("%s %s: observation ended: %s", live.peer.endpoint, live.path, exc)
         finally:
-            if self._live.get(key) is live:
-                del self._live[key]
+            if self._get(live.peer.terminal_id, str(live.path)) is live:
+                self._pop(live.peer.terminal_id, str(live.path))
 
     def cancel(self, terminal_id: int, path: LwM2mPath) -> bool:
-        live = self._live.pop((terminal_id, str(path)), None)
+        live = self._pop(terminal_id, str(path))
         if live is None:
             return False
         observation = getattr(live.request, "observation", None)
@@ -93,14 +106,14 @@ class ObservationTracker:
         return True
 
     def cancel_all(self, terminal_id: int) -> None:
-        for t, p in list(self._live):
-            if t == terminal_id:
-                self.cancel(t, LwM2mPath.parse(p))
+        for path in list(self._live.get(terminal_id, {})):
+            self.cancel(terminal_id, LwM2mPath.parse(path))
 
     async def close(self) -> None:
-        tasks = [live.task for live in self._live.values() if live.task is not None]
-        for terminal_id, path in list(self._live):
-            self.cancel(terminal_id, LwM2mPath.parse(path))
+        everything = [live for paths in self._live.values() for live in paths.values()]
+        tasks = [live.task for live in everything if live.task is not None]
+        for live in everything:
+            self.cancel(live.peer.terminal_id, live.path)
         for task in tasks:
             try:
                 await task

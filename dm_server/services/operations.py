@@ -195,27 +195,45 @@ class OperationService:
 
     # --- after Register / Update ------------------------------------------------------
 
-    async def reestablish(self, peer: Peer, objects: list[dict[str, Any]]) -> None:
-        """Observations wanted on this terminal, plus its POS Terminal object."""
+    async def after_register(self, peer: Peer, objects: list[dict[str, Any]]) -> None:
+        """Re-establish wanted observations (plus POS Terminal), then send queued work.
+
+        One database look-up decides whether there is anything to do, since this runs
+        after every Register.
+        """
         async with self.db.session() as session:
             wanted = list(
-                await session.scalars(
-                    select(Observation).where(Observation.terminal_id == peer.terminal_id)
+                await session.execute(
+                    select(Observation.path, Observation.content_format).where(
+                        Observation.terminal_id == peer.terminal_id
+                    )
                 )
             )
-        paths = {o.path: o.content_format for o in wanted}
+            queued = await session.scalar(
+                select(QueuedOperation.id).where(
+                    QueuedOperation.terminal_id == peer.terminal_id,
+                    QueuedOperation.status == OperationStatus.QUEUED,
+                ).limit(1)
+            )
+        paths: dict[str, int | None] = {path: fmt for path, fmt in wanted}
         has_pos = any(
             o.get("object_id") == POS_TERMINAL_INSTANCE.object_id
             and POS_TERMINAL_INSTANCE.object_instance_id in (o.get("instances") or [])
             for o in objects
         )
-        if has_pos and str(POS_TERMINAL_INSTANCE) not in paths:
-            paths[str(POS_TERMINAL_INSTANCE)] = None
+        if has_pos:
+            paths.setdefault(str(POS_TERMINAL_INSTANCE), None)
+        await self._reobserve(peer, paths)
+        if queued is not None:
+            await self.flush_queue(peer)
+
+    async def _reobserve(self, peer: Peer, paths: dict[str, int | None]) -> None:
         for path_text, fmt_number in paths.items():
             path = LwM2mPath.parse(path_text)
-            fmt = _known_format(fmt_number)
             try:
-                outcome = await self.observe(peer, path, fmt, remember=False)
+                outcome = await self.observe(
+                    peer, path, _known_format(fmt_number), remember=False
+                )
                 if outcome.values:
                     await self._store(peer.terminal_id, outcome.values, "observe")
                 if not outcome.ok:
