@@ -14,6 +14,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import csv
+import gc
 import logging
 import random
 import secrets
@@ -22,7 +23,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from device_client.agent import Agent
+from device_client.agent import Agent, wipe_local_state
 from device_client.pos import PosTerminal, TradingError
 from device_client.settings import TerminalSettings
 
@@ -213,6 +214,10 @@ class Fleet:
             await self._start_member(member)
             if gap:
                 await asyncio.sleep(gap)
+        # A thousand agents are a big, long-lived heap: keep it out of full GC passes,
+        # which otherwise stall the event loop for hundreds of milliseconds.
+        gc.collect()
+        gc.freeze()
         self._background.append(asyncio.create_task(self._measure_lag()))
         if self.flaky_share > 0:
             self._background.append(asyncio.create_task(self._outages()))
@@ -222,9 +227,23 @@ class Fleet:
         member.agent = Agent(member.settings, rng=random.Random(self.rng.random()))  # noqa: S311
         member.agent.log.setLevel(logging.WARNING)
         await member.agent.start()
+        self._background.append(
+            asyncio.create_task(self._restart_on_request(member, member.agent))
+        )
         if self.trading:
             rng = random.Random(self.rng.random())  # noqa: S311
             member.tasks.append(asyncio.create_task(trade(member.agent.pos, self.profile, rng)))
+
+    async def _restart_on_request(self, member: _Member, agent: Agent) -> None:
+        """Reboot (/3/0/4), factory reset and firmware updates restart the terminal
+        software, as ``run_terminal`` does on a real terminal."""
+        reason = await agent.restart_reason
+        if member.agent is not agent:
+            return
+        await self._stop_member(member, deregister=True)
+        if reason == "factory reset":
+            wipe_local_state(member.settings)
+        await self._start_member(member)
 
     async def _stop_member(self, member: _Member, deregister: bool) -> None:
         for task in member.tasks:
