@@ -1,5 +1,5 @@
-"""Browser tests: Playwright drives Debian's chromium against ``posfleet demo``'s set-up
-(server, dashboard, account tree) with real terminal agents over CoAP on loopback.
+"""Browser tests: Playwright drives Debian's chromium against ``posfleet demo`` (server,
+dashboard, account tree, and a simulated fleet of 10 terminals over DTLS-PSK on loopback).
 
 Admin, a dealer and a store owner log in; each sees its part and cannot reach the rest; the
 dealer issues a licence and sees the terminal report it valid, reboots a terminal and sees
@@ -9,7 +9,6 @@ it come back. Screenshots of the main pages go to test-artifacts/ (desktop and p
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import shutil
 from pathlib import Path
 
@@ -33,27 +32,13 @@ if not CHROMIUM.exists() or shutil.which("chromium") is None:
 
 @pytest.fixture()
 async def running(tmp_path):  # type: ignore[no-untyped-def]
-    from device_client.agent import run_terminal
-    from device_client.settings import TerminalSettings
-    from posfleet.demo import _authority, start_demo
+    from posfleet.demo import start_demo
 
     demo = await start_demo(tmp_path / "demo", terminals=10, http_port=0, password=PASSWORD,
-                            fleet=False, secure=False)
-    stop = asyncio.Event()
-    key = _authority(demo.server).public_key_text
-    agents = [
-        asyncio.create_task(run_terminal(TerminalSettings(
-            server_uri=f"coap://127.0.0.1:{demo.server.coap_port}", endpoint=endpoint,
-            data_dir=tmp_path / endpoint, manufacturer_key=key, lifetime=60,
-        ), stop))
-        for endpoint in (UNLICENSED, REBOOTED)
-    ]
+                            speed=20.0)
     try:
         yield demo
     finally:
-        stop.set()
-        with contextlib.suppress(asyncio.TimeoutError):
-            await asyncio.wait_for(asyncio.gather(*agents, return_exceptions=True), 15)
         await demo.stop()
 
 
