@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
 import socket
 import time
 from collections.abc import Iterable
@@ -54,6 +55,9 @@ from lwm2m_core.model import ObjectModelRepository
 from lwm2m_core.numbers import CoapCode
 
 log = logging.getLogger(__name__)
+
+#: aiocoap's switch for SO_REUSEPORT (see Lwm2mEndpoint.start).
+REUSE_PORT_VARIABLE = "AIOCOAP_REUSE_PORT"
 
 
 def free_udp_port(host: str) -> int:
@@ -112,6 +116,11 @@ class Lwm2mEndpoint:
     # --- lifecycle ----------------------------------------------------------------------
 
     async def start(self) -> None:
+        # aiocoap binds with SO_REUSEPORT when it can. Then any other process of the same
+        # user binding port 0 may be handed our port and receive half our datagrams
+        # (seen here: a test server answered by another engineer's process). Without it,
+        # nobody can share the socket. Operators can still opt in with the variable.
+        os.environ.setdefault(REUSE_PORT_VARIABLE, "0")
         tuning.apply(self.settings.exchange_lifetime_s)
         await self._load_credentials()
         plain = await aiocoap.Context.create_server_context(

@@ -22,7 +22,7 @@ from lwm2m_core import codec
 from lwm2m_core.codec import jsonform
 from lwm2m_core.errors import LwM2MError
 from lwm2m_core.link import check_param, parse_links
-from lwm2m_core.model import ObjectModelRepository
+from lwm2m_core.model import ObjectModelRepository, ResourceType
 from lwm2m_core.node import LwM2mObject, LwM2mObjectInstance, Value
 from lwm2m_core.numbers import FORMAT_NAMES, CoapCode, ContentFormat
 from lwm2m_core.path import LwM2mPath
@@ -164,8 +164,15 @@ class Outcome:
         return out
 
 
-def preferred_format(peer: Peer) -> ContentFormat:
-    """What to ask for when the caller did not say (TS Core §7.2)."""
+def preferred_format(
+    peer: Peer, path: LwM2mPath | None = None, model: ObjectModelRepository | None = None
+) -> ContentFormat:
+    """What to ask for when the caller did not say (TS Core §7.2).
+
+    The format the terminal announced with ``ct=`` wins; else SenML-CBOR for 1.1 and later.
+    A 1.0 terminal gets plain text for a single value (the one format every 1.0 client
+    has) and TLV for anything bigger.
+    """
     if peer.content_format is not None:
         try:
             announced = codec.resolve_format(peer.content_format)
@@ -174,8 +181,22 @@ def preferred_format(peer: Peer) -> ContentFormat:
         if announced in (ContentFormat.SENML_CBOR, ContentFormat.SENML_JSON, ContentFormat.TLV):
             return announced
     if peer.lwm2m_version.startswith("1.0"):
+        if path is not None and model is not None and _single_value(path, model):
+            return ContentFormat.TEXT
         return ContentFormat.TLV
     return ContentFormat.SENML_CBOR
+
+
+def _single_value(path: LwM2mPath, model: ObjectModelRepository) -> bool:
+    if path.depth == 4:
+        return True
+    if path.depth != 3:
+        return False
+    try:
+        resource = model.get_resource(path)
+    except LwM2MError:
+        return False
+    return not resource.multiple and resource.type is not ResourceType.OPAQUE
 
 
 def decode_value(
@@ -210,7 +231,7 @@ class DeviceManager:
         kind, path = request.kind, request.path
         send = self.requester.send
         if kind is OperationKind.READ:
-            fmt = request.format or preferred_format(peer)
+            fmt = request.format or preferred_format(peer, path, self.model)
             response = await send(peer, CoapCode.GET, path, accept=int(fmt))
             return self.read_outcome(response, path, fmt)
         if kind is OperationKind.DISCOVER:
@@ -223,7 +244,7 @@ class DeviceManager:
                     outcome.message = f"the terminal's link format was not valid: {exc}"
             return outcome
         if kind is OperationKind.WRITE:
-            fmt = request.format or preferred_format(peer)
+            fmt = request.format or preferred_format(peer, path, self.model)
             node = node_from_body(request.value, path, self.model)
             payload = self._encode(node, path, fmt)
             code = CoapCode.PUT if request.mode is WriteMode.REPLACE else CoapCode.POST

@@ -21,6 +21,9 @@ from dm_server.server import DmServer, start_server
 from dm_server.settings import Settings
 from tests.server.fake_terminal import FakeTerminal
 
+# No SO_REUSEPORT on test sockets: another process binding port 0 could share them.
+os.environ["AIOCOAP_REUSE_PORT"] = "0"
+
 ADMIN_PASSWORD = "admin-test-password"
 
 

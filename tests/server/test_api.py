@@ -160,3 +160,55 @@ async def test_unknown_routes_and_bad_json_are_json_errors(server, api):
         "/api/v1/terminals", content=b"{not json", headers={"Content-Type": "application/json"}
     )
     assert answer.status_code == 422 and answer.json()["detail"]
+
+
+async def test_first_start_generates_and_prints_the_admin_password(settings, capsys):
+    from dataclasses import replace
+
+    import httpx
+
+    from dm_server.server import start_server
+
+    server = await start_server(replace(settings, admin_password=""), extensions=[])
+    try:
+        password = server.generated_admin_password
+        assert password and len(password) >= 16
+        assert password in capsys.readouterr().out
+        async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{server.http_port}") as client:
+            answer = await client.post(
+                "/api/v1/auth/token", data={"username": "admin", "password": password}
+            )
+            assert answer.status_code == 200
+    finally:
+        await server.stop()
+    # A second start finds the admin and generates nothing.
+    again = await start_server(replace(settings, admin_password=""), extensions=[])
+    try:
+        assert again.generated_admin_password is None
+    finally:
+        await again.stop()
+
+
+def test_posfleet_db_commands(database_url, tmp_path):
+    from alembic.script import ScriptDirectory
+    from sqlalchemy import create_engine, text
+
+    from dm_server.db.migrate import alembic_config
+    from dm_server.db.session import sync_url
+    from posfleet.cli import main
+
+    def revision() -> str:
+        engine = create_engine(sync_url(database_url))
+        with engine.connect() as db:
+            found = db.execute(text("SELECT version_num FROM alembic_version")).scalar_one()
+        engine.dispose()
+        return found
+
+    common = ["--database-url", database_url, "--data-dir", str(tmp_path)]
+    assert main(["db", "upgrade", "0001", *common]) == 0
+    assert revision() == "0001"
+    assert main(["db", "upgrade", *common]) == 0
+    assert (
+        revision() == ScriptDirectory.from_config(alembic_config(database_url)).get_current_head()
+    )
+    assert main(["db", "current", *common]) == 0

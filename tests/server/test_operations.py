@@ -240,3 +240,18 @@ async def test_bad_operation_bodies(server, api, terminals, operation, body, fra
     answer = await api.post(f"/api/v1/terminals/pos-op/{operation}", json=body)
     assert answer.status_code == 422, answer.text
     assert fragment in answer.json()["detail"]
+
+
+async def test_lwm2m_1_0_terminal_gets_text_for_single_values_and_tlv_for_instances(
+    server, api, terminals
+):
+    terminal = await registered(server, api, terminals, version="1.0")
+    # A 1.0 client that announces no ct: text for one value, TLV for an instance.
+    server.lwm2m.peers.get(1).content_format = None
+    answer = await api.post("/api/v1/terminals/pos-op/read", json={"path": "/3/0/1"})
+    assert answer.json()["value"] == "PT-100"
+    assert answer.json()["content_format"] == 0
+    answer = await api.post("/api/v1/terminals/pos-op/read", json={"path": "/3/0"})
+    assert answer.json()["content_format"] == 11542
+    accepts = [r[2].opt.accept for r in terminal.requests if r[1] in ("/3/0/1", "/3/0")]
+    assert accepts[-2:] == [0, 11542]
