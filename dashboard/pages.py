@@ -46,6 +46,8 @@ from posfleet.licence_token import Edition
 log = logging.getLogger(__name__)
 
 PAGE_SIZE = 25
+#: A CSV report holds at most this many rows (newest events first).
+MAX_CSV_ROWS = 100_000
 STATE_CHART_HOURS = 24
 #: Features a licence may enable (object 26242 Features); the form offers these.
 LICENCE_FEATURES = ("face-recognition", "loyalty", "emotion", "reports")
@@ -262,7 +264,8 @@ async def organization(*, p: PageDep) -> HTMLResponse:
         raise Forbidden(_("Store owners do not manage accounts."))
     tree = await accounts.list_accounts(p.session, p.account, under=p.scope.id)
     parents = [a for a in tree if accounts.CHILD_ROLES[a.role]]
-    return p.render("organization.html", tree=tree, parents=parents,
+    owners = [a for a in tree if a.role is Role.OWNER]
+    return p.render("organization.html", tree=tree, parents=parents, owners=owners,
                     roles=[Role.DEALER, Role.OWNER], locales=i18n.LOCALES,
                     language_names=i18n.LANGUAGE_NAMES)
 
@@ -285,6 +288,15 @@ async def organization_create(
         password=password, role=Role(role), display_name=display_name.strip(), locale=locale,
     )
     flash(p.request, _("Account %(name)s created.", name=account.username))
+    return p.back("/organization")
+
+
+@router.post("/organization/assign", dependencies=[Csrf])
+async def organization_assign(
+    *, p: PageDep, endpoint: Annotated[str, Form()], owner_id: Annotated[int, Form()]
+) -> Response:
+    await accounts.assign_terminal(p.session, p.account, endpoint.strip(), owner_id)
+    flash(p.request, _("Terminal assigned."))
     return p.back("/organization")
 
 
@@ -405,15 +417,21 @@ async def reports(*, p: PageDep) -> HTMLResponse:
 async def report_csv(*, name: str, p: PageDep) -> Response:
     rows: Iterable[list[object]]
     if name == "terminals":
-        _total, found = await terminals.list_terminals(
-            p.session, p.scope, terminals.TerminalFilter(limit=terminals.MAX_PAGE_SIZE)
-        )
+        found = []
+        while len(found) < MAX_CSV_ROWS:
+            _total, batch = await terminals.list_terminals(
+                p.session, p.scope,
+                terminals.TerminalFilter(offset=len(found), limit=terminals.MAX_PAGE_SIZE),
+            )
+            found += batch
+            if len(batch) < terminals.MAX_PAGE_SIZE:
+                break
         owners = await _owner_names(p, [t.owner_id for t in found])
         header = ["endpoint", "owner", "state", "firmware", "last_seen"]
         rows = [[t.endpoint, owners.get(t.owner_id, ""), t.trading_state.value,
                  getattr(t, "firmware_version", "") or "", _iso(t.last_seen_at)] for t in found]
     elif name == "licences":
-        found_l = await licensing.list_licences(p.session, p.scope, limit=100_000)
+        found_l = await licensing.list_licences(p.session, p.scope, limit=MAX_CSV_ROWS)
         header = ["licence", "endpoint", "edition", "features", "starts", "expires",
                   "grace_days", "lifecycle", "delivery", "reported", "price", "currency"]
         rows = [[lic.licence_uid, term.endpoint, lic.edition, " ".join(lic.features),
@@ -421,8 +439,14 @@ async def report_csv(*, name: str, p: PageDep) -> Response:
                  lic.delivery.value, lic.reported_state or "", lic.price, lic.currency]
                 for lic, term in found_l]
     elif name == "events":
-        _total, found_e = await events.list_events(p.session, p.scope,
-                                                   limit=events.MAX_PAGE_SIZE)
+        found_e = []
+        while len(found_e) < MAX_CSV_ROWS:
+            _total, batch_e = await events.list_events(
+                p.session, p.scope, offset=len(found_e), limit=events.MAX_PAGE_SIZE
+            )
+            found_e += batch_e
+            if len(batch_e) < events.MAX_PAGE_SIZE:
+                break
         endpoints = await _endpoints(p, [e.terminal_id for e in found_e])
         header = ["received", "endpoint", "kind", "amount", "currency", "occurred", "uid"]
         rows = [[_iso(e.received_at), endpoints.get(e.terminal_id, ""), e.kind, e.amount,

@@ -128,6 +128,8 @@ def _page_requests(world: World, caller: Account) -> list[tuple[str, str, dict |
         if own_endpoint and account.role is Role.OWNER:
             requests.append(("POST", f"/terminals/{own_endpoint}/assign",
                              {"owner_id": account.id}))
+            requests.append(("POST", "/organization/assign",
+                             {"endpoint": own_endpoint, "owner_id": account.id}))
     for endpoint in endpoints:
         requests += [
             ("GET", f"/terminals/{endpoint}", None),
@@ -135,6 +137,7 @@ def _page_requests(world: World, caller: Account) -> list[tuple[str, str, dict |
             ("POST", f"/terminals/{endpoint}/operation", {"kind": "read", "path": "/3/0/0"}),
             ("POST", f"/terminals/{endpoint}/operation", {"kind": "reboot"}),
             ("POST", f"/terminals/{endpoint}/assign", {"owner_id": caller.id}),
+            ("POST", "/organization/assign", {"endpoint": endpoint, "owner_id": caller.id}),
             ("POST", "/licences/issue", {"endpoint": endpoint, "edition": "basic"}),
         ]
     for licence_id in licences:

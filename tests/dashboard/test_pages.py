@@ -149,3 +149,16 @@ async def test_api_token_from_profile_has_the_accounts_rights(client_factory, tr
     assert (await api.get("/api/v1/terminals/pos-owner-s1", headers=headers)).status_code == 200
     assert (await api.get("/api/v1/terminals/pos-owner-a1", headers=headers)).status_code == 404
     assert "data-api-token" not in (await client.get("/profile")).text  # shown once
+
+
+async def test_dealer_assigns_a_terminal_and_it_is_audited(client_factory, tree: Tree) -> None:
+    client = client_factory()
+    csrf = await login(client, "dealer-a")
+    response = await client.post("/organization/assign", data={
+        "csrf_token": csrf, "endpoint": "pos-owner-a1", "owner_id": tree.owner_s1.id})
+    assert response.status_code == 303
+    owner = client_factory()
+    await login(owner, "owner-s1")
+    assert "pos-owner-a1" in (await owner.get("/terminals")).text
+    audit_page = (await client.get("/audit?action=terminal")).text
+    assert "terminal.assign" in audit_page and "pos-owner-a1" in audit_page
