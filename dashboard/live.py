@@ -48,6 +48,9 @@ async def live(
     if terminal:
         await terminals.get_terminal(p.session, p.account, terminal)  # 404 if not visible
     core = request.app.state.core
+    # The request's session would otherwise hold a database connection for the whole
+    # stream (FastAPI closes yield dependencies after the response); each tick opens its own.
+    await p.session.close()
     stream = _updates(request, core.db, p.account.id, password_fingerprint(p.account),
                       p.scope.id, terminal, i18n.current_locale.get(), ticks)
     return StreamingResponse(
