@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import datetime
 
 from dm_server.db.models.terminal import TerminalStateChange, TradingState
 
@@ -72,6 +72,3 @@ def fleet_state_chart(
     ]
     return Chart(WIDTH, HEIGHT, series, maximum, since, now)
 
-
-def hours(delta: timedelta) -> int:
-    return int(delta.total_seconds() // 3600)
