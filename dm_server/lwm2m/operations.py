@@ -231,7 +231,7 @@ class DeviceManager:
         kind, path = request.kind, request.path
         send = self.requester.send
         if kind is OperationKind.READ:
-            fmt = request.format or preferred_format(peer, path, self.model)
+            fmt = self._format(request, peer)
             response = await send(peer, CoapCode.GET, path, accept=int(fmt))
             return self.read_outcome(response, path, fmt)
         if kind is OperationKind.DISCOVER:
@@ -244,7 +244,7 @@ class DeviceManager:
                     outcome.message = f"the terminal's link format was not valid: {exc}"
             return outcome
         if kind is OperationKind.WRITE:
-            fmt = request.format or preferred_format(peer, path, self.model)
+            fmt = self._format(request, peer)
             node = node_from_body(request.value, path, self.model)
             payload = self._encode(node, path, fmt)
             code = CoapCode.PUT if request.mode is WriteMode.REPLACE else CoapCode.POST
@@ -268,7 +268,7 @@ class DeviceManager:
             response = await send(peer, CoapCode.PUT, path, query=query)
             return Outcome(response.code)
         if kind is OperationKind.CREATE:
-            fmt = request.format or preferred_format(peer)
+            fmt = self._format(request, peer)
             assert path.object_id is not None
             if request.instance_id is None:
                 raise InvalidInput("create needs instance_id: the id of the new instance")
@@ -282,6 +282,12 @@ class DeviceManager:
             response = await send(peer, CoapCode.DELETE, path)
             return Outcome(response.code)
         raise InvalidInput(f"{kind} is not sent through DeviceManager.run")
+
+    def _format(self, request: OperationRequest, peer: Peer) -> ContentFormat:
+        # ContentFormat.TEXT is 0, so "no format given" must be tested with None.
+        if request.format is not None:
+            return request.format
+        return preferred_format(peer, request.path, self.model)
 
     def read_outcome(self, response: Response, path: LwM2mPath, asked: ContentFormat) -> Outcome:
         outcome = Outcome(response.code, content_format=response.content_format)

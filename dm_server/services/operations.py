@@ -138,7 +138,8 @@ class OperationService:
     async def observe(
         self, peer: Peer, path: LwM2mPath, fmt: ContentFormat | None, remember: bool = True
     ) -> Outcome:
-        fmt = fmt or preferred_format(peer, path, self.model)
+        if fmt is None:  # not `or`: ContentFormat.TEXT is 0
+            fmt = preferred_format(peer, path, self.model)
         response = await self.tracker.observe(peer, path, fmt)
         outcome = self.manager.read_outcome(response, path, fmt)
         if response.ok and remember:

@@ -255,3 +255,22 @@ async def test_lwm2m_1_0_terminal_gets_text_for_single_values_and_tlv_for_instan
     assert answer.json()["content_format"] == 11542
     accepts = [r[2].opt.accept for r in terminal.requests if r[1] in ("/3/0/1", "/3/0")]
     assert accepts[-2:] == [0, 11542]
+
+
+async def test_text_format_is_honoured(server, api, terminals):
+    terminal = await registered(server, api, terminals)
+    answer = await api.post(
+        "/api/v1/terminals/pos-op/read", json={"path": "/3/0/1", "format": "text"}
+    )
+    assert answer.json()["value"] == "PT-100" and answer.json()["content_format"] == 0
+    answer = await api.post(
+        "/api/v1/terminals/pos-op/write",
+        json={"path": "/26241/0/14", "value": "Text store", "format": "text"},
+    )
+    assert answer.json()["code"] == "2.04"
+    put = [r for r in terminal.requests if r[0].startswith("PUT") and r[1] == "/26241/0/14"]
+    assert put[-1][2].opt.content_format == 0
+    answer = await api.post(
+        "/api/v1/terminals/pos-op/observe", json={"path": "/3/0/3", "format": "text"}
+    )
+    assert answer.json()["content_format"] == 0
