@@ -154,7 +154,10 @@ async def app(settings: Settings, database: Database) -> Any:
     core = Core(settings, database, TokenSigner("test-secret", 3600))
     # The LwM2M side, built but not started: no sockets, so terminals are unreachable.
     core.lwm2m = Lwm2mEndpoint(settings, database, ObjectModelRepository.default(), PskStore())
-    application = create_app(core, dashboard.api_routers(core))  # type: ignore[arg-type]
+    import dm_server.firmware as firmware
+
+    routers = [*dashboard.api_routers(core), *firmware.api_routers(core)]
+    application = create_app(core, routers)  # type: ignore[arg-type]
     dashboard.configure_app(core, application)
     return application
 
