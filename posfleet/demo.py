@@ -163,6 +163,8 @@ async def start_demo(
 
 
 async def run_demo(args: argparse.Namespace) -> None:
+    print(f"Starting the PosFleet demo in {args.data_dir} ({args.terminals} terminals)…",
+          flush=True)
     demo = await start_demo(
         args.data_dir, args.terminals, args.port, args.bind, args.password, args.speed,
         secure=not args.nosec,
