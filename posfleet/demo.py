@@ -13,6 +13,7 @@ import asyncio
 import logging
 import shutil
 import signal
+import sys
 from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
@@ -91,6 +92,10 @@ def _run(args: argparse.Namespace) -> int:
         asyncio.run(run_demo(args))
     except KeyboardInterrupt:
         pass
+    except OSError as exc:
+        print(f"posfleet demo: {exc}. Is another server on port {args.port}? "
+              "Choose another with --port.", file=sys.stderr)
+        return 1
     return 0
 
 
