@@ -213,7 +213,15 @@ def run_simulate_command(args: argparse.Namespace) -> int:
                                              speed=args.speed),
                       lifetime=args.lifetime, seed=args.seed)
         started = loop.time()
-        await fleet.start()
+        starting = asyncio.ensure_future(fleet.start())
+        stopping = asyncio.ensure_future(stop.wait())
+        await asyncio.wait({starting, stopping}, return_when=asyncio.FIRST_COMPLETED)
+        stopping.cancel()
+        if not starting.done():  # interrupted while starting
+            starting.cancel()
+            await asyncio.wait({starting})
+            await fleet.stop()
+            return 0
         print(json.dumps({"started_in_s": round(loop.time() - started, 2),
                           "terminals": len(terminals)}), flush=True)
         deadline = started + args.duration if args.duration else None

@@ -91,8 +91,34 @@ class LwM2mSite(coap_resource.PathCapable, aiocoap.interfaces.ObservableResource
         return True
 
     async def render_to_pipe(self, pipe) -> None:  # type: ignore[no-untyped-def]
-        """aiocoap's observation-aware rendering (add_observation, then render)."""
-        await aiocoap.interfaces.ObservableResource._render_to_pipe(self, pipe)
+        """aiocoap's observation-aware rendering (add_observation, then render) for
+        observations we accept, plain rendering for everything else.
+
+        aiocoap 0.4.17 fails (AttributeError) when a resource declines an observation, so
+        declined ones never reach its observation path; a broken Block1 sequence from a
+        peer (ValueError inside aiocoap) is answered 4.08 instead of an internal error."""
+        request = pipe.request
+        try:
+            if request.opt.observe == 0 and self._observable(request) is not None:
+                await aiocoap.interfaces.ObservableResource._render_to_pipe(self, pipe)
+            else:
+                await aiocoap.interfaces.Resource._render_to_pipe(self, pipe)
+        except ValueError:
+            self.log.info("malformed block-wise request from %s", request.remote.hostinfo)
+            pipe.add_response(_response(CoapCode.REQUEST_ENTITY_INCOMPLETE), is_last=True)
+
+    def _observable(self, request: aiocoap.Message) -> LwM2mPath | None:
+        """The path an Observe request may observe, or None (render answers the error)."""
+        try:
+            if request.code != Code.GET or not self.allowed_peer(request):
+                return None
+            path = self._path(request)
+            if path.is_root or request.opt.accept == ContentFormat.LINK:
+                return None
+            self.tree.read(path)
+            return path
+        except (AgentError, LwM2MError):
+            return None
 
     # -- dispatch -----------------------------------------------------------------------
     def _path(self, request: aiocoap.Message) -> LwM2mPath:
@@ -271,15 +297,11 @@ class LwM2mSite(coap_resource.PathCapable, aiocoap.interfaces.ObservableResource
 
     # -- Observe --------------------------------------------------------------------------
     async def add_observation(self, request: aiocoap.Message, serverobservation) -> None:  # type: ignore[no-untyped-def]
-        try:
-            if not self.allowed_peer(request):
-                return
-            path = self._path(request)
-            if path.is_root:
-                return
-            self.tree.read(path)
-        except (AgentError, LwM2MError):
-            return  # render() answers with the error and no observation is made
+        checked = self._observable(request)
+        if checked is None:  # changed since render_to_pipe looked: observe nothing
+            serverobservation.accept(lambda: None)
+            return
+        path = checked
 
         def read_number() -> float | None:
             if path.depth < 3:

@@ -191,3 +191,30 @@ class StubServer:
 
 
 __all__ = ["ContentFormat", "StubServer"]
+
+
+def main() -> None:
+    """``python -m tests.device.stub_server --port 15690``: an in-memory sink for measuring
+    the simulator without the DM server's database in the way."""
+    import argparse
+
+    parser = argparse.ArgumentParser(description=main.__doc__)
+    parser.add_argument("--port", type=int, default=15690)
+    port = parser.parse_args().port
+
+    async def run() -> None:
+        server = await StubServer.start(port)
+        print(f"stub LwM2M server on coap://127.0.0.1:{server.port}", flush=True)
+        last = 0
+        while True:
+            await asyncio.sleep(10)
+            state = server.state
+            print(f"registered={len(state.registrations)} registers={state.register_count} "
+                  f"events={len(state.events)} (+{len(state.events) - last})", flush=True)
+            last = len(state.events)
+
+    asyncio.run(run())
+
+
+if __name__ == "__main__":
+    main()
