@@ -27,6 +27,6 @@ async def request(context: aiocoap.Context, message: aiocoap.Message, timeout: f
     try:
         async with asyncio.timeout(timeout):
             return await asyncio.shield(response)
-    except TimeoutError:
+    except (TimeoutError, asyncio.CancelledError):
         response.add_done_callback(_consume)
         raise
