@@ -5,11 +5,15 @@ firmware from the server's package store, and one-command provisioning of a flee
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
+import os
+import uuid
+from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
 import httpx
 import pytest
+from sqlalchemy import create_engine, text
+from sqlalchemy.engine import make_url
 
 import dm_server.firmware
 from device_client.agent import Agent, run_terminal
@@ -26,13 +30,28 @@ ADMIN_PASSWORD = "device-test-password"
 
 
 @pytest.fixture
-async def dm(tmp_path: Path) -> AsyncIterator[DmServer]:
-    import os
+def database_url(tmp_path: Path) -> Iterator[str]:
+    """SQLite in tmp, or a fresh database on the PostgreSQL of POSFLEET_TEST_DATABASE_URL."""
+    base = os.environ.get("POSFLEET_TEST_DATABASE_URL")
+    if not base:
+        yield f"sqlite+aiosqlite:///{tmp_path / 'server.db'}"
+        return
+    url = make_url(base)
+    name = f"posfleet_dev_{uuid.uuid4().hex[:12]}"
+    admin = create_engine(url.set(drivername="postgresql+psycopg"), isolation_level="AUTOCOMMIT")
+    with admin.connect() as connection:
+        connection.execute(text(f'CREATE DATABASE "{name}"'))
+    try:
+        yield url.set(database=name).render_as_string(hide_password=False)
+    finally:
+        with admin.connect() as connection:
+            connection.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        admin.dispose()
 
-    url = os.environ.get("POSFLEET_TEST_DATABASE_URL")
-    if url:
-        pytest.skip("uses the SQLite default; the server suite covers PostgreSQL")
-    settings = Settings(
+
+@pytest.fixture
+async def dm(tmp_path: Path, database_url: str) -> AsyncIterator[DmServer]:
+    settings = Settings(database_url=database_url,
         bind="127.0.0.1", coap_port=0, coaps_port=0, http_port=0, data_dir=tmp_path / "srv",
         admin_user="admin", admin_password=ADMIN_PASSWORD, request_timeout_s=5.0,
         log_level="WARNING", rate_limit_per_s=5000, rate_limit_burst=5000,
