@@ -99,7 +99,9 @@ class DmServer:
 
     async def _start_http(self) -> None:
         family = socket.AF_INET6 if ":" in self.settings.bind else socket.AF_INET
-        sock = socket.socket(family, socket.SOCK_STREAM)
+        # IPPROTO_TCP explicitly: with protocol 0 asyncio does not recognise accepted
+        # connections as TCP and leaves Nagle on (+40 ms per response, bench finding).
+        sock = socket.socket(family, socket.SOCK_STREAM, socket.IPPROTO_TCP)
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         sock.bind((self.settings.bind, self.settings.http_port))
         sock.listen(128)

@@ -123,6 +123,7 @@ class Lwm2mEndpoint:
         os.environ.setdefault(REUSE_PORT_VARIABLE, "0")
         tuning.apply(self.settings.exchange_lifetime_s)
         await self._load_credentials()
+        await self.operations.load_pending()
         plain = await aiocoap.Context.create_server_context(
             self.site,
             bind=(self.settings.bind, self.settings.coap_port),
@@ -292,31 +293,30 @@ class Lwm2mEndpoint:
 
     # --- Send ------------------------------------------------------------------------------
 
-    async def _sender(self, origin: Origin) -> Terminal | None:
-        async with self.db.session() as session:
-            statement = (
-                select(Terminal)
-                .join(Registration, Registration.terminal_id == Terminal.id)
-                .where(Registration.ended_at.is_(None))
+    async def _sender(self, session: Any, origin: Origin) -> Terminal | None:
+        """The registered terminal a Send comes from (DTLS identity, else its address)."""
+        peer = self.peers.find_by_address(origin.scheme, origin.address)
+        if peer is not None:
+            terminal = await session.get(Terminal, peer.terminal_id)
+            if terminal is not None and (
+                origin.scheme != "coaps" or terminal.psk_identity == origin.psk_identity
+            ):
+                return terminal  # type: ignore[no-any-return]
+        statement = (
+            select(Terminal)
+            .join(Registration, Registration.terminal_id == Terminal.id)
+            .where(Registration.ended_at.is_(None))
+        )
+        if origin.scheme == "coaps":
+            statement = statement.where(Terminal.psk_identity == origin.psk_identity)
+        else:
+            statement = statement.where(
+                Registration.scheme == origin.scheme, Registration.address == origin.address
             )
-            if origin.scheme == "coaps":
-                statement = statement.where(Terminal.psk_identity == origin.psk_identity)
-            else:
-                peer = self.peers.find_by_address(origin.scheme, origin.address)
-                if peer is not None:
-                    statement = statement.where(Terminal.id == peer.terminal_id)
-                else:
-                    statement = statement.where(
-                        Registration.scheme == origin.scheme, Registration.address == origin.address
-                    )
-            return await session.scalar(statement)
+        return await session.scalar(statement)  # type: ignore[no-any-return]
 
     async def _send(self, request: Message) -> Message:
         origin = origin_of(request)
-        terminal = await self._sender(origin)
-        if terminal is None:
-            log.warning("Send from %s://%s refused: not registered", origin.scheme, origin.address)
-            return response(CoapCode.FORBIDDEN, "register before sending")
         fmt = request.opt.content_format
         try:
             if fmt is None or codec.resolve_format(int(fmt)) not in codec.RECORD_FORMATS:
@@ -326,14 +326,18 @@ class Lwm2mEndpoint:
             records = codec.decode_records(request.payload, int(fmt), self.model)
             found, others = events.events_from_records(records, self.model)
         except (LwM2MError, InvalidInput) as exc:
-            log.warning("Send from %s refused: %s", terminal.endpoint, exc)
+            log.warning("Send from %s://%s refused: %s", origin.scheme, origin.address, exc)
             return response(CoapCode.BAD_REQUEST, str(exc))
         async with self.db.session() as session:
-            attached = await session.get(Terminal, terminal.id)
-            assert attached is not None
-            new = await events.store_events(session, attached, found, "send")
+            terminal = await self._sender(session, origin)
+            if terminal is None:
+                log.warning(
+                    "Send from %s://%s refused: not registered", origin.scheme, origin.address
+                )
+                return response(CoapCode.FORBIDDEN, "register before sending")
+            new = await events.store_events(session, terminal, found, "send")
             await values.store_values(
-                session, attached, [(r.path, r.value) for r in others], "send"
+                session, terminal, [(r.path, r.value) for r in others], "send"
             )
         peer = self.peers.get(terminal.id)
         if peer is not None:

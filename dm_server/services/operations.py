@@ -62,6 +62,20 @@ class OperationService:
         self.manager = manager
         self.tracker = tracker
         self._flushing: dict[int, asyncio.Lock] = {}
+        #: Terminals that may have wanted observations or queued operations. Register and
+        #: Update skip the database look-up for everyone else (most of the fleet). Every
+        #: enqueue and observe goes through this service, so the set only over-approximates.
+        self.pending: set[int] = set()
+
+    async def load_pending(self) -> None:
+        async with self.db.session() as session:
+            observed = await session.scalars(select(Observation.terminal_id).distinct())
+            queued = await session.scalars(
+                select(QueuedOperation.terminal_id)
+                .where(QueuedOperation.status == OperationStatus.QUEUED)
+                .distinct()
+            )
+            self.pending = set(observed) | set(queued)
 
     # --- API entry ---------------------------------------------------------------------
 
@@ -89,6 +103,7 @@ class OperationService:
                 )
                 session.add(operation)
                 await session.flush()
+                self.pending.add(terminal.id)
                 return {
                     "status": "queued",
                     "operation_id": operation.id,
@@ -149,6 +164,7 @@ class OperationService:
                         Observation.terminal_id == peer.terminal_id, Observation.path == str(path)
                     )
                 )
+                self.pending.add(peer.terminal_id)
                 if existing is None:
                     session.add(
                         Observation(
@@ -199,23 +215,13 @@ class OperationService:
     async def after_register(self, peer: Peer, objects: list[dict[str, Any]]) -> None:
         """Re-establish wanted observations (plus POS Terminal), then send queued work.
 
-        One database look-up decides whether there is anything to do, since this runs
-        after every Register.
+        Only terminals in :attr:`pending` cost a database look-up, since this runs after
+        every Register.
         """
-        async with self.db.session() as session:
-            wanted = list(
-                await session.execute(
-                    select(Observation.path, Observation.content_format).where(
-                        Observation.terminal_id == peer.terminal_id
-                    )
-                )
-            )
-            queued = await session.scalar(
-                select(QueuedOperation.id).where(
-                    QueuedOperation.terminal_id == peer.terminal_id,
-                    QueuedOperation.status == OperationStatus.QUEUED,
-                ).limit(1)
-            )
+        wanted: list[Any] = []
+        queued = None
+        if peer.terminal_id in self.pending:
+            wanted, queued = await self._pending_work(peer.terminal_id)
         paths: dict[str, int | None] = {path: fmt for path, fmt in wanted}
         has_pos = any(
             o.get("object_id") == POS_TERMINAL_INSTANCE.object_id
@@ -227,6 +233,25 @@ class OperationService:
         await self._reobserve(peer, paths)
         if queued is not None:
             await self.flush_queue(peer)
+
+    async def _pending_work(self, terminal_id: int) -> tuple[list[Any], int | None]:
+        async with self.db.session() as session:
+            wanted = list(
+                await session.execute(
+                    select(Observation.path, Observation.content_format).where(
+                        Observation.terminal_id == terminal_id
+                    )
+                )
+            )
+            queued = await session.scalar(
+                select(QueuedOperation.id)
+                .where(
+                    QueuedOperation.terminal_id == terminal_id,
+                    QueuedOperation.status == OperationStatus.QUEUED,
+                )
+                .limit(1)
+            )
+        return wanted, queued
 
     async def _reobserve(self, peer: Peer, paths: dict[str, int | None]) -> None:
         for path_text, fmt_number in paths.items():
@@ -247,6 +272,8 @@ class OperationService:
 
     async def flush_queue(self, peer: Peer) -> int:
         """Send what waits for this terminal, oldest first; one flush at a time."""
+        if peer.terminal_id not in self.pending:
+            return 0
         lock = self._flushing.setdefault(peer.terminal_id, asyncio.Lock())
         sent = 0
         async with lock:

@@ -136,7 +136,15 @@ async def register(
         raise RegistrationRefused(
             f"endpoint name {params.endpoint!r:.60} is not valid", CoapCode.BAD_REQUEST
         )
-    terminal = await session.scalar(select(Terminal).where(Terminal.endpoint == params.endpoint))
+    # One round trip for both: this runs for every Register.
+    row = (
+        await session.execute(
+            select(Terminal, Registration)
+            .outerjoin(Registration, Registration.terminal_id == Terminal.id)
+            .where(Terminal.endpoint == params.endpoint)
+        )
+    ).first()
+    terminal, registration = (row[0], row[1]) if row is not None else (None, None)
     authorise(terminal, params.endpoint, origin, dev_auto_accept)
     if terminal is None:
         terminal = Terminal(
@@ -147,10 +155,7 @@ async def register(
         )
         session.add(terminal)
         await session.flush()
-        log.warning("development auto-accept: created terminal %s", params.endpoint)
-    registration = await session.scalar(
-        select(Registration).where(Registration.terminal_id == terminal.id)
-    )
+        log.info("development auto-accept: created terminal %s", params.endpoint)
     if registration is None:
         registration = Registration(terminal_id=terminal.id)
         session.add(registration)
