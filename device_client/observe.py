@@ -22,8 +22,9 @@ from lwm2m_core.path import LwM2mPath
 #: Attributes a server may set with Write-Attributes on the agent.
 NOTIFICATION_ATTRIBUTES = ("pmin", "pmax", "gt", "lt", "st", "epmin", "epmax")
 _INTEGER_ATTRIBUTES = frozenset({"pmin", "pmax", "epmin", "epmax"})
+#: gt / lt / st apply to numbers; Time counts as one (seconds since the epoch).
 _NUMERIC_TYPES = frozenset({ResourceType.INTEGER, ResourceType.UNSIGNED_INTEGER,
-                            ResourceType.FLOAT})
+                            ResourceType.FLOAT, ResourceType.TIME})
 
 
 def parse_attribute_query(query: tuple[str, ...]) -> dict[str, float | int | None]:

@@ -10,9 +10,11 @@ nothing in the tree changes when a request fails.
 
 from __future__ import annotations
 
-import asyncio
+import hashlib
 import logging
+import time
 from collections.abc import Callable
+from datetime import datetime
 
 import aiocoap
 from aiocoap import resource as coap_resource
@@ -44,6 +46,12 @@ from lwm2m_core.path import LwM2mPath
 
 #: Objects a DM server may never touch (TS Core §E.1: Security is for bootstrap only).
 SERVER_FORBIDDEN_OBJECTS = frozenset({0})
+#: Largest Block2 size we send: 2**(6+4) = 1024 bytes.
+MAX_BLOCK_SZX = 6
+ETAG_BYTES = 8
+#: Renderings kept for the later blocks of a Block2 transfer, and for how long.
+BLOCK2_CACHE_ENTRIES = 64
+BLOCK2_CACHE_SECONDS = 60.0
 #: Biggest payload taken by the raw-opaque path (firmware push to /5/0/0).
 MAX_RAW_OPAQUE = 16 * 1024 * 1024
 
@@ -78,7 +86,7 @@ class LwM2mSite(coap_resource.PathCapable, aiocoap.interfaces.ObservableResource
         self.attributes = AttributeStore()
         self.observations = ObservationManager(self.attributes, self._default_periods)
         tree.listeners.append(self.observations.changed)
-        self.background: set[asyncio.Task[None]] = set()
+        self._block2_cache: dict[tuple[object, ...], tuple[float, aiocoap.Message]] = {}
 
     def _default_periods(self) -> tuple[int, int]:
         try:
@@ -102,10 +110,55 @@ class LwM2mSite(coap_resource.PathCapable, aiocoap.interfaces.ObservableResource
             if request.opt.observe == 0 and self._observable(request) is not None:
                 await aiocoap.interfaces.ObservableResource._render_to_pipe(self, pipe)
             else:
-                await aiocoap.interfaces.Resource._render_to_pipe(self, pipe)
+                await self._render_blockwise(pipe)
         except ValueError:
             self.log.info("malformed block-wise request from %s", request.remote.hostinfo)
             pipe.add_response(_response(CoapCode.REQUEST_ENTITY_INCOMPLETE), is_last=True)
+
+    async def _render_blockwise(self, pipe) -> None:  # type: ignore[no-untyped-def]
+        """Block1 assembled by aiocoap; Block2 cut here.
+
+        aiocoap's own Block2 cache keys a transfer on all other options, so a peer that
+        adds an option on later blocks (Wakaama adds an empty Content-Format) got 4.08.
+        Here block 0 renders afresh and later blocks come from that rendering, kept per
+        peer, method, path and Accept; without one (expired, or a first request for a
+        later block) the resource is rendered again. The ETag tells a client if the
+        content changed in between."""
+        request = pipe.request
+        try:
+            request = self._block1.feed_and_take(request)
+        except aiocoap.error.ConstructionRenderableError as exc:
+            pipe.add_response(exc.to_message(), is_last=True)
+            return
+        wanted = request.opt.block2
+        key = (request.remote.hostinfo, int(request.code), tuple(request.opt.uri_path),
+               request.opt.accept)
+        cached = self._block2_cache.get(key)
+        now = time.monotonic()
+        if wanted is not None and wanted.block_number > 0 and cached and cached[0] > now:
+            response = cached[1]
+        else:
+            response = await self.render(request)
+            if request.code == Code.GET and len(response.payload) > 1 << (MAX_BLOCK_SZX + 4):
+                for stale in [k for k, v in self._block2_cache.items() if v[0] <= now]:
+                    del self._block2_cache[stale]
+                if len(self._block2_cache) < BLOCK2_CACHE_ENTRIES:
+                    self._block2_cache[key] = (now + BLOCK2_CACHE_SECONDS, response)
+        szx = min(wanted.size_exponent if wanted else MAX_BLOCK_SZX,
+                  request.remote.maximum_block_size_exp, MAX_BLOCK_SZX)
+        block_size = 1 << (szx + 4)
+        if response.code.is_successful() and (wanted is not None
+                                              or len(response.payload) > block_size):
+            number = wanted.block_number if wanted else 0
+            if number * block_size >= max(len(response.payload), 1):
+                pipe.add_response(_error(BadRequest("block beyond the end")), is_last=True)
+                return
+            etag = hashlib.sha256(response.payload).digest()[:ETAG_BYTES]
+            response = response._extract_block(number, szx,
+                                                request.remote.maximum_payload_size)
+            response.opt.etag = etag
+        response.opt.block1 = request.opt.block1
+        pipe.add_response(response, is_last=True)
 
     def _observable(self, request: aiocoap.Message) -> LwM2mPath | None:
         """The path an Observe request may observe, or None (render answers the error)."""
@@ -311,6 +364,8 @@ class LwM2mSite(coap_resource.PathCapable, aiocoap.interfaces.ObservableResource
             except (AgentError, LwM2MError):
                 return None
             value = getattr(node, "value", None)
+            if isinstance(value, datetime):
+                return value.timestamp()
             if isinstance(value, bool) or not isinstance(value, (int, float)):
                 return None
             return float(value)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import random
 
+import aiocoap
 import pytest
 from aiocoap.numbers.codes import Code
 
@@ -242,3 +243,27 @@ def test_send_payload_roundtrip(tmp_path, make_settings):
         a.store.close()
 
     asyncio.run(run())
+
+
+async def test_block2_read_of_a_long_log_any_block_any_options(agent, stub):
+    for number in range(80):
+        agent.log.info("line %03d of a long log that needs several blocks", number)
+    whole = await stub.request(EP, Code.GET, "/10259/0/1")  # aiocoap follows Block2
+    assert whole.code == Code.CONTENT and b"line 079" in whole.payload
+    assert len(whole.payload) > 2048
+    # Like Wakaama: block 1 asked directly, with an (empty) Content-Format block 0 lacked.
+    from aiocoap.optiontypes import BlockOption
+
+    reg = stub.state.registrations[EP]
+    message = aiocoap.Message(code=Code.GET, uri=f"coap://{reg.address}/10259/0/1")
+    message.opt.block2 = BlockOption.BlockwiseTuple(1, False, 6)
+    message.opt.content_format = 0
+    response = await stub.context.request(message, handle_blockwise=False).response
+    assert response.code == Code.CONTENT
+    assert response.opt.block2.block_number == 1 and response.opt.etag
+    assert response.payload == whole.payload[1024:2048]
+
+
+async def test_gt_lt_on_a_time_resource(agent, stub):
+    response = await stub.request(EP, Code.PUT, "/3/0/13", query=("gt=100", "lt=10"))
+    assert response.code == Code.CHANGED
