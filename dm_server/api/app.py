@@ -29,8 +29,13 @@ def create_app(core: DmServer, extra_routers: Iterable[APIRouter] = ()) -> FastA
     )
     app.state.core = core
     for router in (
-        auth.router, terminals.router, operations.router, accounts.router, licences.router,
-        audit.router, *extra_routers,
+        auth.router,
+        terminals.router,
+        operations.router,
+        accounts.router,
+        licences.router,
+        audit.router,
+        *extra_routers,
     ):
         app.include_router(router)
 

@@ -48,6 +48,20 @@ async def get_current_account(
     return account
 
 
+async def get_account_briefly(
+    request: Request, token: Annotated[str | None, Depends(oauth2_scheme)]
+) -> Account:
+    """The caller, loaded in a session of its own that closes at once.
+
+    For routes that wait on a terminal (DM operations): the request-scoped session would
+    hold a pooled connection for the whole wait.
+    """
+    async with get_core(request).db.session() as session:
+        return await get_current_account(request, session, token)
+
+
 Core = Annotated["DmServer", Depends(get_core)]
 Session = Annotated[AsyncSession, Depends(get_session)]
 CurrentAccount = Annotated[Account, Depends(get_current_account)]
+#: The caller without a request-long database session (see get_account_briefly).
+BriefAccount = Annotated[Account, Depends(get_account_briefly)]

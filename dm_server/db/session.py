@@ -16,6 +16,8 @@ from sqlalchemy.ext.asyncio import (
 
 #: aiosqlite waits this long for a write lock instead of failing at once.
 SQLITE_BUSY_TIMEOUT_S = 30
+#: Pooled connections (and extra ones under bursts of registrations and Sends).
+POOL_SIZE, POOL_OVERFLOW = 10, 20
 
 
 def async_url(url: str) -> str:
@@ -50,10 +52,17 @@ def _sqlite_pragmas(dbapi_connection: object, _record: object) -> None:
 def create_engine(url: str) -> AsyncEngine:
     url = async_url(url)
     if url.startswith("sqlite"):
-        engine = create_async_engine(url, connect_args={"timeout": SQLITE_BUSY_TIMEOUT_S})
+        engine = create_async_engine(
+            url,
+            connect_args={"timeout": SQLITE_BUSY_TIMEOUT_S},
+            pool_size=POOL_SIZE,
+            max_overflow=POOL_OVERFLOW,
+        )
         event.listen(engine.sync_engine, "connect", _sqlite_pragmas)
         return engine
-    return create_async_engine(url, pool_pre_ping=True, pool_size=10, max_overflow=10)
+    return create_async_engine(
+        url, pool_pre_ping=True, pool_size=POOL_SIZE, max_overflow=POOL_OVERFLOW
+    )
 
 
 class Database:

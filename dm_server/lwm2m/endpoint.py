@@ -155,6 +155,7 @@ class Lwm2mEndpoint:
         if self._sweeper is not None:
             self._sweeper.cancel()
         await self.tracker.close()
+        await self.operations.writer.close()
         for task in list(self._tasks):
             task.cancel()
         for task in list(self._tasks):

@@ -41,6 +41,8 @@ from lwm2m_core.path import LwM2mPath
 
 log = logging.getLogger(__name__)
 
+#: Notification values are written at most this often (seconds), in one transaction.
+NOTIFY_BATCH_INTERVAL_S = 0.05
 #: Observed automatically on every terminal that has it: trading state follows it.
 POS_TERMINAL_INSTANCE = LwM2mPath(26241, 0)
 
@@ -66,6 +68,7 @@ class OperationService:
         #: Update skip the database look-up for everyone else (most of the fleet). Every
         #: enqueue and observe goes through this service, so the set only over-approximates.
         self.pending: set[int] = set()
+        self.writer = ValueWriter(db)
 
     async def load_pending(self) -> None:
         async with self.db.session() as session:
@@ -195,7 +198,10 @@ class OperationService:
         peer.last_heard = time.monotonic()
         if not outcome.values:
             return
-        await self._store(peer.terminal_id, outcome.values, "observe")
+        if path.object_id == events.POS_EVENT_OBJECT:
+            await self._store(peer.terminal_id, outcome.values, "observe")
+        else:
+            self.writer.submit(peer.terminal_id, outcome.values)
 
     async def _store(self, terminal_id: int, items: list[Any], source: str) -> None:
         async with self.db.session() as session:
@@ -257,11 +263,9 @@ class OperationService:
         for path_text, fmt_number in paths.items():
             path = LwM2mPath.parse(path_text)
             try:
-                outcome = await self.observe(
-                    peer, path, _known_format(fmt_number), remember=False
-                )
+                outcome = await self.observe(peer, path, _known_format(fmt_number), remember=False)
                 if outcome.values:
-                    await self._store(peer.terminal_id, outcome.values, "observe")
+                    self.writer.submit(peer.terminal_id, outcome.values)
                 if not outcome.ok:
                     log.info(
                         "%s: re-observe %s refused: %s", peer.endpoint, path, outcome.code.dotted
@@ -343,6 +347,59 @@ class OperationService:
 
     def _awake(self, peer: Peer) -> bool:
         return time.monotonic() - peer.last_heard < self.settings.queue_awake_s
+
+
+class ValueWriter:
+    """Writes notification values in batches: one transaction for many terminals.
+
+    A fleet that trades notifies all the time; one session per notification ran the
+    connection pool dry under load. Here the latest value per path wins until the next
+    batch, which is what "last known value" means anyway.
+    """
+
+    def __init__(self, db: Database, interval_s: float = NOTIFY_BATCH_INTERVAL_S) -> None:
+        self.db = db
+        self.interval_s = interval_s
+        self._pending: dict[int, dict[str, tuple[LwM2mPath, Any]]] = {}
+        self._wake = asyncio.Event()
+        self._task: asyncio.Task[None] | None = None
+
+    def submit(self, terminal_id: int, items: list[tuple[LwM2mPath, Any]]) -> None:
+        bucket = self._pending.setdefault(terminal_id, {})
+        for path, value in items:
+            bucket[str(path)] = (path, value)
+        self._wake.set()
+        if self._task is None or self._task.done():
+            self._task = asyncio.create_task(self._run(), name="notification writer")
+
+    async def _run(self) -> None:
+        while True:
+            await self._wake.wait()
+            self._wake.clear()
+            await self.flush()
+            await asyncio.sleep(self.interval_s)
+
+    async def flush(self) -> None:
+        batch, self._pending = self._pending, {}
+        if not batch:
+            return
+        try:
+            async with self.db.session() as session:
+                found = await session.scalars(select(Terminal).where(Terminal.id.in_(batch)))
+                for terminal in found:
+                    items = list(batch[terminal.id].values())
+                    await values.store_values(session, terminal, items, "observe")
+        except Exception:
+            log.exception("notification values of %d terminal(s) not stored", len(batch))
+
+    async def close(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            try:
+                await self._task
+            except (asyncio.CancelledError, Exception):  # noqa: S110 - shutting down
+                pass
+        await self.flush()
 
 
 def _known_format(number: int | None) -> ContentFormat | None:

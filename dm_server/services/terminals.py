@@ -110,8 +110,15 @@ async def provision(
     ]
     session.add_all(terminals)
     for r in checked:
-        audit.record(session, caller, "terminal.provision", "terminal", r.endpoint,
-                     security_mode=r.security_mode, owner_id=r.owner_id)
+        audit.record(
+            session,
+            caller,
+            "terminal.provision",
+            "terminal",
+            r.endpoint,
+            security_mode=r.security_mode,
+            owner_id=r.owner_id,
+        )
     try:
         await session.flush()
     except IntegrityError:

@@ -39,11 +39,23 @@ async def list_audit(
     if caller.role is Role.OWNER:
         raise Forbidden("the audit log is for dealers and the administrator")
     entries = await audit.list_entries(
-        session, caller, action_prefix=action, target_kind=target_kind, limit=limit,
+        session,
+        caller,
+        action_prefix=action,
+        target_kind=target_kind,
+        limit=limit,
         offset=offset,
     )
     return [
-        AuditOut(id=e.id, at=e.at, account_id=e.account_id, actor=e.actor, action=e.action,
-                 target_kind=e.target_kind, target_id=e.target_id, detail=e.detail)
+        AuditOut(
+            id=e.id,
+            at=e.at,
+            account_id=e.account_id,
+            actor=e.actor,
+            action=e.action,
+            target_kind=e.target_kind,
+            target_id=e.target_id,
+            detail=e.detail,
+        )
         for e in entries
     ]

@@ -44,8 +44,11 @@ class OperationsTokenWriter:
             return LicenceDelivery.FAILED, exc.message, None
         status = result.get("status")
         if status not in ("done", "queued"):
-            return (LicenceDelivery.FAILED,
-                    f"{result.get('code', '')} {result.get('message', '')}".strip(), None)
+            return (
+                LicenceDelivery.FAILED,
+                f"{result.get('code', '')} {result.get('message', '')}".strip(),
+                None,
+            )
         queued = status == "queued"
         for path in (licensing.LICENCE_STATUS_PATH, licensing.LICENCE_ID_PATH):
             # Read back the terminal's verdict (queued behind the write if it sleeps).
@@ -56,8 +59,11 @@ class OperationsTokenWriter:
                 break  # written; its report arrives with the next read or notification
         if queued:
             operation_id = result.get("operation_id")
-            return (LicenceDelivery.QUEUED, str(result.get("message", "")),
-                    int(operation_id) if isinstance(operation_id, int) else None)
+            return (
+                LicenceDelivery.QUEUED,
+                str(result.get("message", "")),
+                int(operation_id) if isinstance(operation_id, int) else None,
+            )
         return LicenceDelivery.WRITTEN, str(result.get("code", "")), None
 
 
@@ -104,14 +110,25 @@ class LicenceOut(BaseModel):
     @classmethod
     def of(cls, licence: Licence, endpoint: str) -> LicenceOut:
         return cls(
-            id=licence.id, licence_uid=licence.licence_uid, endpoint=endpoint,
-            edition=licence.edition, features=list(licence.features), starts=licence.starts,
-            expires=licence.expires, grace_days=licence.grace_days,
-            lifecycle=licence.lifecycle.value, delivery=licence.delivery.value,
-            delivery_detail=licence.delivery_detail, reported_state=licence.reported_state,
-            reported_at=licence.reported_at, issued_at=licence.issued_at,
-            dealer_id=licence.dealer_id, price=licence.price, currency=licence.currency,
-            replaces_id=licence.replaces_id, token=licence.token,
+            id=licence.id,
+            licence_uid=licence.licence_uid,
+            endpoint=endpoint,
+            edition=licence.edition,
+            features=list(licence.features),
+            starts=licence.starts,
+            expires=licence.expires,
+            grace_days=licence.grace_days,
+            lifecycle=licence.lifecycle.value,
+            delivery=licence.delivery.value,
+            delivery_detail=licence.delivery_detail,
+            reported_state=licence.reported_state,
+            reported_at=licence.reported_at,
+            issued_at=licence.issued_at,
+            dealer_id=licence.dealer_id,
+            price=licence.price,
+            currency=licence.currency,
+            replaces_id=licence.replaces_id,
+            token=licence.token,
         )
 
 
@@ -168,15 +185,21 @@ async def list_licences(
     offset: Annotated[int, Query(ge=0)] = 0,
 ) -> list[LicenceOut]:
     rows = await licensing.list_licences(
-        session, caller, endpoint=endpoint, lifecycle=lifecycle,
-        expiring_within_days=expiring_within_days, limit=limit, offset=offset,
+        session,
+        caller,
+        endpoint=endpoint,
+        lifecycle=lifecycle,
+        expiring_within_days=expiring_within_days,
+        limit=limit,
+        offset=offset,
     )
     return [LicenceOut.of(licence, terminal.endpoint) for licence, terminal in rows]
 
 
 @router.get("/forecast", response_model=list[ForecastOut])
-async def forecast(caller: CurrentAccount, session: Session,
-                   authority: Authority) -> list[ForecastOut]:
+async def forecast(
+    caller: CurrentAccount, session: Session, authority: Authority
+) -> list[ForecastOut]:
     return [
         ForecastOut(days=f.days, licences=f.licences, amount=f.amount, currency=f.currency)
         for f in await licensing.revenue_forecast(session, caller, authority)
@@ -186,8 +209,12 @@ async def forecast(caller: CurrentAccount, session: Session,
 @router.get("/ranking", response_model=list[RankOut])
 async def ranking(caller: CurrentAccount, session: Session) -> list[RankOut]:
     return [
-        RankOut(dealer_id=r.dealer.id, dealer=r.dealer.username, active=r.active,
-                expiring_30=r.expiring_30)
+        RankOut(
+            dealer_id=r.dealer.id,
+            dealer=r.dealer.username,
+            active=r.active,
+            expiring_30=r.expiring_30,
+        )
         for r in await licensing.dealer_ranking(session, caller)
     ]
 
@@ -208,18 +235,32 @@ async def get_licence(licence_id: int, caller: CurrentAccount, session: Session)
 
 
 @router.post("", response_model=LicenceOut, status_code=201)
-async def issue(body: IssueBody, caller: CurrentAccount, session: Session,
-                authority: Authority, writer: Writer) -> LicenceOut:
+async def issue(
+    body: IssueBody, caller: CurrentAccount, session: Session, authority: Authority, writer: Writer
+) -> LicenceOut:
     licence = await licensing.issue(
-        session, caller, authority, endpoint=body.endpoint, edition=body.edition,
-        features=body.features, days=body.days, starts=body.starts, grace_days=body.grace_days,
+        session,
+        caller,
+        authority,
+        endpoint=body.endpoint,
+        edition=body.edition,
+        features=body.features,
+        days=body.days,
+        starts=body.starts,
+        grace_days=body.grace_days,
     )
     return await _deliver(session, caller, licence, writer)
 
 
 @router.post("/{licence_id}/renew", response_model=LicenceOut)
-async def renew(licence_id: int, body: RenewBody, caller: CurrentAccount, session: Session,
-                authority: Authority, writer: Writer) -> LicenceOut:
+async def renew(
+    licence_id: int,
+    body: RenewBody,
+    caller: CurrentAccount,
+    session: Session,
+    authority: Authority,
+    writer: Writer,
+) -> LicenceOut:
     licence = await licensing.renew(
         session, caller, authority, licence_id, days=body.days, edition=body.edition
     )
@@ -227,15 +268,22 @@ async def renew(licence_id: int, body: RenewBody, caller: CurrentAccount, sessio
 
 
 @router.post("/{licence_id}/revoke", response_model=LicenceOut)
-async def revoke(licence_id: int, body: RevokeBody, caller: CurrentAccount, session: Session,
-                 writer: Writer) -> LicenceOut:
+async def revoke(
+    licence_id: int, body: RevokeBody, caller: CurrentAccount, session: Session, writer: Writer
+) -> LicenceOut:
     licence = await licensing.revoke(session, caller, licence_id, reason=body.reason)
     return await _deliver(session, caller, licence, writer)
 
 
 @router.post("/{licence_id}/transfer", response_model=LicenceOut)
-async def transfer(licence_id: int, body: TransferBody, caller: CurrentAccount,
-                   session: Session, authority: Authority, writer: Writer) -> LicenceOut:
+async def transfer(
+    licence_id: int,
+    body: TransferBody,
+    caller: CurrentAccount,
+    session: Session,
+    authority: Authority,
+    writer: Writer,
+) -> LicenceOut:
     old, new = await licensing.transfer(
         session, caller, authority, licence_id, to_endpoint=body.to_endpoint
     )
@@ -243,8 +291,9 @@ async def transfer(licence_id: int, body: TransferBody, caller: CurrentAccount,
     return await _deliver(session, caller, new, writer)
 
 
-async def _deliver(session: Any, caller: Account, licence: Licence,
-                   writer: TokenWriter | None) -> LicenceOut:
+async def _deliver(
+    session: Any, caller: Account, licence: Licence, writer: TokenWriter | None
+) -> LicenceOut:
     await session.commit()  # the licence stands even if the terminal is slow to answer
     if writer is not None:
         await licensing.deliver(session, caller, licence, writer)

@@ -15,7 +15,7 @@ from fastapi import APIRouter, Body, Path
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel
 
-from dm_server.api.deps import Core, CurrentAccount
+from dm_server.api.deps import BriefAccount, Core
 from dm_server.lwm2m.operations import OperationKind, OperationRequest
 from dm_server.services import audit
 
@@ -49,7 +49,7 @@ class QueuedOperationOut(BaseModel):
 
 @router.get("/{endpoint}/operations/{operation_id}", response_model=QueuedOperationOut)
 async def queued_operation(
-    endpoint: str, operation_id: int, caller: CurrentAccount, core: Core
+    endpoint: str, operation_id: int, caller: BriefAccount, core: Core
 ) -> QueuedOperationOut:
     op = await core.lwm2m.operations.get_operation(caller, endpoint, operation_id)
     return QueuedOperationOut(
@@ -73,13 +73,20 @@ async def operate(
     endpoint: str,
     operation: Annotated[OperationKind, Path()],
     body: Annotated[OperationBody, Body()],
-    caller: CurrentAccount,
+    caller: BriefAccount,
     core: Core,
 ) -> JSONResponse:
     request = OperationRequest.from_json(operation.value, body.model_dump(exclude={"queue"}))
     result = await core.lwm2m.operations.perform(caller, endpoint, request, queue=body.queue)
     if operation not in (OperationKind.READ, OperationKind.DISCOVER):
         async with core.db.session() as session:  # after perform: the terminal is the caller's
-            audit.record(session, caller, f"operation.{operation.value}", "terminal", endpoint,
-                         path=body.path, status=result.get("status"))
+            audit.record(
+                session,
+                caller,
+                f"operation.{operation.value}",
+                "terminal",
+                endpoint,
+                path=body.path,
+                status=result.get("status"),
+            )
     return JSONResponse(result, status_code=STATUS_HTTP.get(str(result.get("status")), 200))
