@@ -209,3 +209,17 @@ async def test_reboot_restarts_and_reregisters(terminal, stub):
     await stub.wait_for(lambda: stub.state.register_count > registrations, timeout=10)
     assert EP in stub.state.deregistered  # clean: de-registered before the restart
     assert await read(stub, "/3/0/2") == b"SN-t-fw"
+
+
+async def test_factory_reset_rules(terminal, stub):
+    serial = b"SN-t-fw"
+    response = await stub.request(EP, Code.POST, "/3/0/5")
+    assert response.code == Code.BAD_REQUEST  # no confirmation
+    response = await stub.request(EP, Code.POST, "/3/0/5", b"0='SN-wrong'")
+    assert response.code == Code.BAD_REQUEST
+    await stub.request(EP, Code.PUT, "/26241/0/14", b"Shop A", content_format=ContentFormat.TEXT)
+    response = await stub.request(EP, Code.POST, "/3/0/5", b"0='" + serial + b"'")
+    assert response.code == Code.CHANGED  # no shift, no pending events: allowed
+    registrations = stub.state.register_count
+    await stub.wait_for(lambda: stub.state.register_count > registrations, timeout=10)
+    assert await read(stub, "/26241/0/14") == b""  # store name wiped with the local state

@@ -267,3 +267,45 @@ async def test_block2_read_of_a_long_log_any_block_any_options(agent, stub):
 async def test_gt_lt_on_a_time_resource(agent, stub):
     response = await stub.request(EP, Code.PUT, "/3/0/13", query=("gt=100", "lt=10"))
     assert response.code == Code.CHANGED
+
+
+def test_backoff_is_jittered_and_bounded():
+    from device_client.registration import backoff_delay
+
+    rng = random.Random(1)
+    for attempt in range(12):
+        ceiling = min(60.0, 2.0 * 2**attempt)
+        delays = [backoff_delay(attempt, 2.0, 60.0, rng) for _ in range(200)]
+        assert all(0 <= d <= ceiling for d in delays)
+        assert max(delays) - min(delays) > ceiling * 0.5  # spread out, not one instant
+
+
+async def test_registers_once_the_server_appears(make_settings):
+    from device_client.agent import Agent
+    from tests.device.stub_server import StubServer
+
+    probe = await StubServer.start()
+    port = probe.port
+    await probe.stop()  # the port is free now: nobody answers there
+    agent = Agent(make_settings(f"coap://127.0.0.1:{port}", endpoint="t-late",
+                                request_timeout=0.3))
+    await agent.start()
+    await asyncio.sleep(0.5)
+    assert not agent.registered
+    server = await StubServer.start(port)
+    try:
+        await wait_registered(agent, timeout=10)
+        assert "t-late" in server.state.registrations
+    finally:
+        await agent.stop()
+        await server.stop()
+
+
+async def test_factory_reset_refused_while_trading(agent, stub):
+    agent.pos.open_shift("kim")
+    response = await stub.request(EP, Code.POST, "/3/0/5", b"0='SN-t-test'")
+    assert response.code == Code.SERVICE_UNAVAILABLE
+    assert not agent.restart_reason.done()
+    response = await stub.request(EP, Code.POST, "/3/0/5", b"0='SN-t-test',1='force'")
+    assert response.code == Code.CHANGED
+    assert await asyncio.wait_for(agent.restart_reason, 2) == "factory reset"

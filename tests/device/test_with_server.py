@@ -164,6 +164,19 @@ async def test_firmware_from_the_server_store(dm, api, tmp_path):
                 await asyncio.sleep(0.2)
         result = await operate(api, "t-fw", "read", path="/3/0/3")
         assert result["value"] == "2.0.0", result
+
+        # The next version over HTTP (pull with Range support on the server side).
+        answer = await api.post("/api/v1/firmware",
+                                content=make_package(manufacturer(dm), tmp_path, "2.1.0"))
+        http_uri = f"http://127.0.0.1:{dm.http_port}{answer.json()['http_path']}"
+        result = await operate(api, "t-fw", "write", path="/5/0/1", value=http_uri,
+                               format="text")
+        assert result["status"] == "done", result
+        async with asyncio.timeout(15):
+            while "2" not in str((await operate(api, "t-fw", "read", path="/5/0/3"))["value"]):
+                await asyncio.sleep(0.1)
+        result = await operate(api, "t-fw", "read", path="/5/0/7")
+        assert result["value"] == "2.1.0", result
     finally:
         stop.set()
         await asyncio.wait_for(task, 10)
