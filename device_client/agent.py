@@ -24,7 +24,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 from device_client import coap_request
 from device_client.errors import BadRequest, ServiceUnavailable
 from device_client.firmware import FirmwareUpdater
-from device_client.objects.base import ObjectEnabler, ObjectTree
+from device_client.objects.base import ObjectEnabler, ObjectTree, parse_execute_arguments
 from device_client.objects.pos_objects import (
     CustomerInsightInstance,
     EventObject,
@@ -32,7 +32,6 @@ from device_client.objects.pos_objects import (
     PosTerminalInstance,
     event_instance_id,
     event_values,
-    parse_execute_arguments,
 )
 from device_client.objects.standard import (
     ConnectivityInstance,
@@ -46,9 +45,10 @@ from device_client.pos import PosTerminal
 from device_client.registration import RegistrationClient, backoff_delay
 from device_client.settings import TerminalSettings
 from device_client.site import LwM2mSite
-from device_client.store import TerminalStore
+from device_client.store import PosEvent, TerminalStore
 from lwm2m_core import codec
 from lwm2m_core.model import ObjectModelRepository
+from lwm2m_core.node import LwM2mObjectInstance, LwM2mSingleResource
 from lwm2m_core.numbers import ContentFormat
 from lwm2m_core.path import LwM2mPath
 
@@ -191,9 +191,10 @@ class Agent:
         """Open the CoAP context and begin registering; returns at once."""
         s = self.settings
         transports = ["tinydtls", "udp6"] if s.secure else ["udp6"]
-        self.context = await aiocoap.Context.create_server_context(
-            self.site, bind=(s.bind_host, s.bind_port), transports=transports,
-        )
+        with coap_request.exclusive_port():
+            self.context = await aiocoap.Context.create_server_context(
+                self.site, bind=(s.bind_host, s.bind_port), transports=transports,
+            )
         if s.secure:
             self.context.client_credentials.load_from_dict({
                 f"{s.server_uri.rstrip('/')}/*": {
@@ -296,14 +297,12 @@ class Agent:
         asyncio.get_running_loop().call_later(RESTART_GRACE, self.request_restart, "factory reset")
 
     # -- Send -----------------------------------------------------------------------------
-    def send_payload(self, events: list) -> bytes:  # type: ignore[type-arg]
+    def send_payload(self, events: list[PosEvent]) -> bytes:
         """SenML-CBOR of the 26243 instances for ``events``, stamped with their times."""
         records = []
+        model = self.models.get_object(POS_EVENT)
         for event in events:
-            path = LwM2mPath(POS_EVENT, event_instance_id(event.sequence))
-            from lwm2m_core.node import LwM2mObjectInstance, LwM2mSingleResource
-
-            model = self.models.get_object(POS_EVENT)
+            path = LwM2mPath(POS_EVENT, event_instance_id(event.sequence or 0))
             resources = {
                 rid: LwM2mSingleResource(rid, model.resources[rid].type, value)
                 for rid, value in event_values(event).items()
@@ -333,7 +332,7 @@ class Agent:
             attempt += 1
             await asyncio.sleep(delay)
 
-    async def _send(self, events: list) -> bool:  # type: ignore[type-arg]
+    async def _send(self, events: list[PosEvent]) -> bool:
         assert self.context is not None
         message = aiocoap.Message(
             code=Code.POST, uri=f"{self.settings.server_uri.rstrip('/')}/dp",
@@ -350,7 +349,7 @@ class Agent:
             if response.code in (Code.NOT_FOUND, Code.FORBIDDEN, Code.UNAUTHORIZED):
                 self._trigger_update()  # maybe the server forgot us: the Update will tell
             return False
-        self.store.acknowledge([e.sequence for e in events], self.settings.events_kept)
+        self.store.acknowledge([e.sequence or 0 for e in events], self.settings.events_kept)
         self.sent_events += len(events)
         self.tree._changed(LwM2mPath(POS_EVENT))
         return True

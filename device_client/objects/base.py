@@ -435,3 +435,36 @@ class ObjectTree:
                     out.extend(path.child(ri) for ri in sorted(value))
             return out
         raise MethodNotAllowed("Discover is not defined on a resource instance")
+
+
+def parse_execute_arguments(text: str) -> dict[int, str]:
+    """Execute arguments (TS Core §5.4.5): ``0='a',1,2='b c'`` -> {0: 'a', 1: '', 2: 'b c'}."""
+    out: dict[int, str] = {}
+    i, n = 0, len(text)
+    while i < n:
+        j = i
+        while j < n and text[j].isdigit():
+            j += 1
+        if j == i or j - i > 1:
+            raise BadRequest(f"execute arguments: expected a digit 0-9 at offset {i}")
+        number = int(text[i:j])
+        value = ""
+        if j < n and text[j] == "=":
+            if j + 1 >= n or text[j + 1] != "'":
+                raise BadRequest("execute arguments: a value must be in single quotes")
+            end = text.find("'", j + 2)
+            if end < 0:
+                raise BadRequest("execute arguments: unterminated quote")
+            value = text[j + 2:end]
+            j = end + 1
+        if number in out:
+            raise BadRequest(f"execute arguments: argument {number} given twice")
+        out[number] = value
+        if j < n:
+            if text[j] != ",":
+                raise BadRequest(f"execute arguments: expected ',' at offset {j}")
+            j += 1
+            if j >= n:
+                raise BadRequest("execute arguments: trailing ','")
+        i = j
+    return out

@@ -11,7 +11,12 @@ from enum import IntEnum
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
 from device_client.errors import BadRequest, NotFound
-from device_client.objects.base import InstanceEnabler, ObjectEnabler, ResourceValue
+from device_client.objects.base import (
+    InstanceEnabler,
+    ObjectEnabler,
+    ResourceValue,
+    parse_execute_arguments,
+)
 from device_client.pos import PosTerminal
 from device_client.store import PosEvent, TerminalStore
 from lwm2m_core.model import ObjectModel
@@ -373,36 +378,3 @@ class CustomerInsightInstance(InstanceEnabler):
         if self.delete_customer is not None:
             self.delete_customer(customer)
         self.deleted.append(customer)
-
-
-def parse_execute_arguments(text: str) -> dict[int, str]:
-    """Execute arguments (TS Core §5.4.5): ``0='a',1,2='b c'`` -> {0: 'a', 1: '', 2: 'b c'}."""
-    out: dict[int, str] = {}
-    i, n = 0, len(text)
-    while i < n:
-        j = i
-        while j < n and text[j].isdigit():
-            j += 1
-        if j == i or j - i > 1:
-            raise BadRequest(f"execute arguments: expected a digit 0-9 at offset {i}")
-        number = int(text[i:j])
-        value = ""
-        if j < n and text[j] == "=":
-            if j + 1 >= n or text[j + 1] != "'":
-                raise BadRequest("execute arguments: a value must be in single quotes")
-            end = text.find("'", j + 2)
-            if end < 0:
-                raise BadRequest("execute arguments: unterminated quote")
-            value = text[j + 2:end]
-            j = end + 1
-        if number in out:
-            raise BadRequest(f"execute arguments: argument {number} given twice")
-        out[number] = value
-        if j < n:
-            if text[j] != ",":
-                raise BadRequest(f"execute arguments: expected ',' at offset {j}")
-            j += 1
-            if j >= n:
-                raise BadRequest("execute arguments: trailing ','")
-        i = j
-    return out

@@ -14,6 +14,7 @@ import aiocoap
 from aiocoap import resource
 from aiocoap.numbers.codes import Code
 
+from device_client.coap_request import exclusive_port
 from lwm2m_core import codec
 from lwm2m_core.link import parse_registration
 from lwm2m_core.model import ObjectModelRepository
@@ -147,8 +148,9 @@ class StubServer:
         models = ObjectModelRepository.default()
         state = StubState()
         site = _Root(_Rd(state), _Dp(state, models))
-        context = await aiocoap.Context.create_server_context(
-            site, bind=("127.0.0.1", port), transports=["udp6"])
+        with exclusive_port():  # never share the port with another process's socket
+            context = await aiocoap.Context.create_server_context(
+                site, bind=("127.0.0.1", port), transports=["udp6"])
         if port == 0:
             port = bound_port(context)
         return cls(context, port, state, models)

@@ -15,6 +15,7 @@ from aiocoap.numbers.codes import Code
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from device_client.agent import run_terminal
+from device_client.coap_request import exclusive_port
 from dm_server.firmware.coap import PackageResource
 from dm_server.firmware.store import PackageRefused, PackageStore
 from lwm2m_core.numbers import ContentFormat, FirmwareUpdateResult, FirmwareUpdateState
@@ -101,8 +102,9 @@ async def package_server(manufacturer_key, tmp_path):
     packages = FlakyPackages(store, fail_block=3)
     site = resource.Site()
     site.add_resource(["fw"], packages)
-    context = await aiocoap.Context.create_server_context(
-        site, bind=("127.0.0.1", 0), transports=["udp6"])
+    with exclusive_port():
+        context = await aiocoap.Context.create_server_context(
+            site, bind=("127.0.0.1", 0), transports=["udp6"])
     packages.uri = f"coap://127.0.0.1:{bound_port(context)}/fw"
     yield packages
     await context.shutdown()
