@@ -19,6 +19,7 @@ import shutil
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from pathlib import Path
 
@@ -37,6 +38,8 @@ from bench.targets import (
 
 REPORT_EVERY_S = 5.0
 STOP_GRACE_S = 60.0
+#: A saturated server may not answer its REST API in time; that is recorded, not fatal.
+API_TIMEOUT_S = 10.0
 
 
 def simulator_command(server_port: int, terminals: int, data_dir: Path, args: argparse.Namespace):
@@ -66,7 +69,7 @@ async def fleet_state(target: DmServerTarget) -> dict[str, object]:
 
 async def _fleet_state(target: DmServerTarget) -> dict[str, object]:
     async with httpx.AsyncClient(
-        base_url=f"http://127.0.0.1:{target.http_port}/api/v1", timeout=30
+        base_url=f"http://127.0.0.1:{target.http_port}/api/v1", timeout=API_TIMEOUT_S
     ) as client:
         token = await client.post(
             "/auth/token", data={"username": ADMIN_USER, "password": target.admin_password}
@@ -93,8 +96,11 @@ def run_size(terminals: int, args: argparse.Namespace) -> dict[str, object]:
         reports: list[dict[str, object]] = []
         other: list[str] = []
         cpu_at_start = wall_at_start = None
-        wall_started = time.monotonic()
-        deadline = wall_started + args.duration + STOP_GRACE_S + terminals / 20
+        # A simulator that cannot even finish starting its fleet prints nothing: the
+        # watchdog stops it, so an overloaded size ends the run for that size only.
+        budget = args.duration + STOP_GRACE_S + terminals / 20
+        watchdog = threading.Timer(budget, process.terminate)
+        watchdog.start()
         for line in process.stdout:
             try:
                 record = json.loads(line)
@@ -115,9 +121,12 @@ def run_size(terminals: int, args: argparse.Namespace) -> dict[str, object]:
                         3,
                     )
             reports.append(record)
-            if time.monotonic() > deadline:
-                process.terminate()
-        process.wait(STOP_GRACE_S)
+        watchdog.cancel()
+        try:
+            process.wait(STOP_GRACE_S)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
         trading = [r for r in reports if "t_s" in r]
         last = trading[-2] if len(trading) >= 2 else (trading[-1] if trading else {})
         return {
@@ -153,10 +162,12 @@ def main(argv: list[str] | None = None) -> None:
         results.append(run_size(int(size), args))
         summary = {k: v for k, v in results[-1].items() if k not in ("reports", "other_output")}
         print(json.dumps(summary), file=sys.stderr, flush=True)
-    text = json.dumps({"duration_s": args.duration, "speed": args.speed, "runs": results}, indent=2)
+        text = json.dumps(
+            {"duration_s": args.duration, "speed": args.speed, "runs": results}, indent=2
+        )
+        if args.output:  # after every size, so an interrupted run keeps what it measured
+            args.output.write_text(text + "\n")
     print(text)
-    if args.output:
-        args.output.write_text(text + "\n")
 
 
 if __name__ == "__main__":
