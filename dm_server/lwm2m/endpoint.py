@@ -21,6 +21,7 @@ import aiocoap
 from aiocoap import Message
 from sqlalchemy import select
 
+from dm_server.db.batch import GroupCommit
 from dm_server.db.models import Registration, Terminal
 from dm_server.db.models.terminal import SecurityMode
 from dm_server.db.session import Database
@@ -103,6 +104,8 @@ class Lwm2mEndpoint:
         self.site.add_resource(RD_PATH, RegisterResource(self._register))
         self.site.add_resource(RD_PATH, RegistrationResource(self._update, self._deregister))
         self.site.add_resource(DP_PATH, SendResource(self._send))
+        #: Register, Update, De-register and Send share transactions under load.
+        self.commits = GroupCommit(db)
         self.coap_port = 0
         self.coaps_port = -1
         self._contexts: list[Any] = []
@@ -156,6 +159,7 @@ class Lwm2mEndpoint:
             self._sweeper.cancel()
         await self.tracker.close()
         await self.operations.writer.close()
+        await self.commits.close()
         for task in list(self._tasks):
             task.cancel()
         for task in list(self._tasks):
@@ -236,10 +240,11 @@ class Lwm2mEndpoint:
     async def _register(self, request: Message) -> Message:
         params = parse_register(request, self.settings)
         origin = origin_of(request)
-        async with self.db.session() as session:
-            terminal, registration = await registrations.register(
+        terminal, registration = await self.commits.run(
+            lambda session: registrations.register(
                 session, params, origin, dev_auto_accept=self.settings.dev_auto_accept
             )
+        )
         self.tracker.cancel_all(terminal.id)
         peer = self._peer(terminal, registration, request.remote)
         log.info(
@@ -266,8 +271,8 @@ class Lwm2mEndpoint:
         if request.payload:
             links_text, objects = parse_links(request)
         origin = origin_of(request)
-        async with self.db.session() as session:
-            terminal, registration = await registrations.update(
+        terminal, registration = await self.commits.run(
+            lambda session: registrations.update(
                 session,
                 location_id,
                 origin,
@@ -276,6 +281,7 @@ class Lwm2mEndpoint:
                 links_text=links_text,
                 objects=objects,
             )
+        )
         peer = self.peers.get(terminal.id)
         if peer is None or peer.remote is not request.remote:
             peer = self._peer(terminal, registration, request.remote)
@@ -285,8 +291,10 @@ class Lwm2mEndpoint:
         return response(CoapCode.CHANGED)
 
     async def _deregister(self, location_id: str, request: Message) -> Message:
-        async with self.db.session() as session:
-            terminal = await registrations.deregister(session, location_id, origin_of(request))
+        origin = origin_of(request)
+        terminal = await self.commits.run(
+            lambda session: registrations.deregister(session, location_id, origin)
+        )
         self.tracker.cancel_all(terminal.id)
         self.peers.drop(terminal.id)
         log.info("deregistered %s", terminal.endpoint)
@@ -329,17 +337,21 @@ class Lwm2mEndpoint:
         except (LwM2MError, InvalidInput) as exc:
             log.warning("Send from %s://%s refused: %s", origin.scheme, origin.address, exc)
             return response(CoapCode.BAD_REQUEST, str(exc))
-        async with self.db.session() as session:
+
+        async def store(session: Any) -> tuple[Terminal | None, int]:
             terminal = await self._sender(session, origin)
             if terminal is None:
-                log.warning(
-                    "Send from %s://%s refused: not registered", origin.scheme, origin.address
-                )
-                return response(CoapCode.FORBIDDEN, "register before sending")
+                return None, 0
             new = await events.store_events(session, terminal, found, "send")
             await values.store_values(
                 session, terminal, [(r.path, r.value) for r in others], "send"
             )
+            return terminal, new
+
+        terminal, new = await self.commits.run(store)
+        if terminal is None:
+            log.warning("Send from %s://%s refused: not registered", origin.scheme, origin.address)
+            return response(CoapCode.FORBIDDEN, "register before sending")
         peer = self.peers.get(terminal.id)
         if peer is not None:
             peer.last_heard = time.monotonic()

@@ -306,6 +306,9 @@ class OperationService:
                     result = await self.run_now(peer, request)
                 except ServiceError as exc:
                     result = {"status": "failed", "message": exc.message}
+                except Exception:  # never leave an operation "sent" forever
+                    log.exception("%s: queued operation %d failed", peer.endpoint, op_id)
+                    result = {"status": "failed", "message": "internal error; see the server log"}
                 status = {
                     "done": OperationStatus.DONE,
                     "timeout": OperationStatus.TIMEOUT,

@@ -217,12 +217,14 @@ async def update(
     now: datetime | None = None,
 ) -> tuple[Terminal, Registration]:
     now = now or utcnow()
+    # Validate everything before changing anything (see dm_server.db.batch).
+    checked_binding = check_binding(binding) if binding is not None else None
     terminal, registration = await active_registration(session, location_id)
     _check_same_peer(terminal, origin)
     if lifetime_s is not None:
         registration.lifetime_s = lifetime_s
-    if binding is not None:
-        registration.binding, registration.queue_mode = check_binding(binding)
+    if checked_binding is not None:
+        registration.binding, registration.queue_mode = checked_binding
     if objects is not None and links_text is not None:
         registration.links_text = links_text
         registration.objects = objects_json(objects)

@@ -1,0 +1,108 @@
+"""Group commit: many small units of work from the CoAP side in one transaction.
+
+Registrations, Updates and Sends each change a few rows; committing each alone made the
+database round trips (and, on SQLite, the wait for the write lock) the server's limit.
+Work submitted while a transaction runs waits for the next one, so under load every
+transaction carries many units, and when idle a unit waits only for its own commit.
+
+Contract for a unit of work: it may raise :class:`ServiceError` only before it changes
+anything in the session (validate first, then write), so a refused unit leaves nothing
+behind for its neighbours' commit. Any other failure fails the transaction, and then
+every unit of that batch is run again on its own, so one bad unit cannot sink the rest.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Awaitable, Callable
+from typing import Any, TypeVar
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from dm_server.db.session import Database
+from dm_server.errors import ServiceError
+
+log = logging.getLogger(__name__)
+
+T = TypeVar("T")
+Work = Callable[[AsyncSession], Awaitable[Any]]
+
+#: Most units in one transaction.
+MAX_BATCH = 200
+
+
+class GroupCommit:
+    def __init__(self, db: Database, max_batch: int = MAX_BATCH) -> None:
+        self.db = db
+        self.max_batch = max_batch
+        self._queue: list[tuple[Work, asyncio.Future[Any]]] = []
+        self._wake = asyncio.Event()
+        self._task: asyncio.Task[None] | None = None
+        #: Transactions run and units carried, for measurements.
+        self.transactions = 0
+        self.units = 0
+
+    async def run(self, work: Callable[[AsyncSession], Awaitable[T]]) -> T:
+        """Run ``work`` in the next transaction and return its result once committed."""
+        future: asyncio.Future[T] = asyncio.get_running_loop().create_future()
+        self._queue.append((work, future))
+        self._wake.set()
+        if self._task is None or self._task.done():
+            self._task = asyncio.create_task(self._loop(), name="group commit")
+        return await future
+
+    async def _loop(self) -> None:
+        while True:
+            await self._wake.wait()
+            self._wake.clear()
+            while self._queue:
+                batch, self._queue = self._queue[: self.max_batch], self._queue[self.max_batch :]
+                await self._commit(batch)
+
+    async def _commit(self, batch: list[tuple[Work, asyncio.Future[Any]]]) -> None:
+        outcomes: list[tuple[asyncio.Future[Any], Any, BaseException | None]] = []
+        try:
+            async with self.db.session() as session:
+                for work, future in batch:
+                    try:
+                        outcomes.append((future, await work(session), None))
+                    except ServiceError as exc:
+                        outcomes.append((future, None, exc))
+        except Exception:
+            log.warning("a batch of %d failed; running each alone", len(batch), exc_info=True)
+            for work, future in batch:
+                await self._alone(work, future)
+            return
+        self.transactions += 1
+        self.units += len(batch)
+        for future, result, error in outcomes:
+            if future.done():
+                continue
+            if error is not None:
+                future.set_exception(error)
+            else:
+                future.set_result(result)
+
+    async def _alone(self, work: Work, future: asyncio.Future[Any]) -> None:
+        try:
+            async with self.db.session() as session:
+                result = await work(session)
+        except BaseException as exc:  # handed to the waiting handler, which maps it
+            if not future.done():
+                future.set_exception(exc)
+            return
+        if not future.done():
+            future.set_result(result)
+
+    async def close(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            try:
+                await self._task
+            except (asyncio.CancelledError, Exception):  # noqa: S110 - shutting down
+                pass
+        for _, future in self._queue:
+            if not future.done():
+                future.cancel()
+        self._queue.clear()
