@@ -16,7 +16,8 @@ import aiocoap.resource as resource
 
 
 class Echo(resource.Resource):
-    """Answers GET with 2.05 and POST/PUT with 2.04 (2.01 on /rd), echoing the payload."""
+    """Answers GET with 2.05, POST/PUT with 2.04 (2.01 on /rd) echoing the payload, and
+    DELETE with 2.02."""
 
     def __init__(self, created_path: tuple[str, ...] | None = None) -> None:
         super().__init__()
@@ -34,10 +35,16 @@ class Echo(resource.Resource):
 
     render_put = render_post
 
+    async def render_delete(self, request: aiocoap.Message) -> aiocoap.Message:
+        return aiocoap.Message(code=aiocoap.DELETED)
+
 
 async def serve(host: str, port: int) -> None:
     site = resource.Site()
     site.add_resource(("rd",), Echo(created_path=("rd", "echo")))
+    # Where every Register points: Update (POST) and De-register (DELETE) succeed, so the
+    # simulator can run against this as a sink that costs next to nothing.
+    site.add_resource(("rd", "echo"), Echo())
     site.add_resource(("dp",), Echo())
     site.add_resource(("echo",), Echo())
     await aiocoap.Context.create_server_context(site, bind=(host, port), transports=["udp6"])

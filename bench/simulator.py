@@ -32,6 +32,8 @@ from bench.targets import (
     ADMIN_USER,
     GENERATOR_CORE,
     DmServerTarget,
+    EchoTarget,
+    Target,
     cpu_seconds,
     resident_kib,
 )
@@ -82,7 +84,7 @@ async def _fleet_state(target: DmServerTarget) -> dict[str, object]:
 
 
 def run_size(terminals: int, args: argparse.Namespace) -> dict[str, object]:
-    target = DmServerTarget()
+    target: Target = EchoTarget() if args.sink == "echo" else DmServerTarget()
     target.start()
     data_dir = Path(tempfile.mkdtemp(prefix="posfleet-bench-sim-"))
     try:
@@ -113,7 +115,8 @@ def run_size(terminals: int, args: argparse.Namespace) -> dict[str, object]:
             elif process.poll() is None:
                 record["rss_mib"] = round(resident_kib(process.pid) / 1024, 1)
                 # Asked while the fleet runs: at its end the simulator de-registers.
-                record["server_fleet_state"] = asyncio.run(fleet_state(target))
+                if isinstance(target, DmServerTarget):
+                    record["server_fleet_state"] = asyncio.run(fleet_state(target))
                 if cpu_at_start is not None and wall_at_start is not None:
                     record["cpu_share_since_start"] = round(
                         (cpu_seconds(process.pid) - cpu_at_start)
@@ -155,6 +158,13 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--sizes", default="100,300,1000", help="fleet sizes, comma-separated")
     parser.add_argument("--duration", type=float, default=60.0, help="seconds per size")
     parser.add_argument("--speed", type=float, default=60.0, help="trading time compression")
+    parser.add_argument(
+        "--sink",
+        choices=("dm", "echo"),
+        default="dm",
+        help="dm: the DM server; echo: bench/echo_server.py, which acknowledges Register, "
+        "Update, De-register and Send at almost no cost, to measure the simulator alone",
+    )
     parser.add_argument("--output", type=Path)
     args = parser.parse_args(argv)
     results = []
@@ -163,7 +173,8 @@ def main(argv: list[str] | None = None) -> None:
         summary = {k: v for k, v in results[-1].items() if k not in ("reports", "other_output")}
         print(json.dumps(summary), file=sys.stderr, flush=True)
         text = json.dumps(
-            {"duration_s": args.duration, "speed": args.speed, "runs": results}, indent=2
+            {"sink": args.sink, "duration_s": args.duration, "speed": args.speed, "runs": results},
+            indent=2,
         )
         if args.output:  # after every size, so an interrupted run keeps what it measured
             args.output.write_text(text + "\n")
