@@ -63,7 +63,7 @@ class GroupCommit:
     async def _commit(self, batch: list[tuple[Work, asyncio.Future[Any]]]) -> None:
         outcomes: list[tuple[asyncio.Future[Any], Any, BaseException | None]] = []
         try:
-            async with self.db.session() as session:
+            async with self.db.write_lock(), self.db.session() as session:
                 for work, future in batch:
                     try:
                         outcomes.append((future, await work(session), None))
@@ -86,7 +86,7 @@ class GroupCommit:
 
     async def _alone(self, work: Work, future: asyncio.Future[Any]) -> None:
         try:
-            async with self.db.session() as session:
+            async with self.db.write_lock(), self.db.session() as session:
                 result = await work(session)
         except BaseException as exc:  # handed to the waiting handler, which maps it
             if not future.done():

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
-from typing import Any
+from contextlib import AbstractAsyncContextManager, asynccontextmanager, nullcontext
 
 from sqlalchemy import event
 from sqlalchemy.engine import make_url
@@ -42,22 +42,12 @@ def sync_url(url: str) -> str:
 
 
 def _sqlite_pragmas(dbapi_connection: object, _record: object) -> None:
-    # The driver's own implicit BEGIN is deferred; _sqlite_begin issues ours instead.
-    dbapi_connection.isolation_level = None  # type: ignore[attr-defined]
     cursor = dbapi_connection.cursor()  # type: ignore[attr-defined]
     # WAL lets the API read while the CoAP side writes; foreign keys are off by default.
     cursor.execute("PRAGMA journal_mode=WAL")
     cursor.execute("PRAGMA foreign_keys=ON")
     cursor.execute("PRAGMA synchronous=NORMAL")
     cursor.close()
-
-
-def _sqlite_begin(connection: Any) -> None:
-    # BEGIN IMMEDIATE takes the write lock up front, waiting up to the busy timeout. With a
-    # deferred BEGIN, a transaction that read and then writes fails at once ("database is
-    # locked", SQLITE_BUSY_SNAPSHOT) whenever another connection committed meanwhile,
-    # which concurrent Sends, notifications and API calls made routine.
-    connection.exec_driver_sql("BEGIN IMMEDIATE")
 
 
 def create_engine(url: str) -> AsyncEngine:
@@ -70,7 +60,6 @@ def create_engine(url: str) -> AsyncEngine:
             max_overflow=POOL_OVERFLOW,
         )
         event.listen(engine.sync_engine, "connect", _sqlite_pragmas)
-        event.listen(engine.sync_engine, "begin", _sqlite_begin)
         return engine
     return create_async_engine(
         url, pool_pre_ping=True, pool_size=POOL_SIZE, max_overflow=POOL_OVERFLOW
@@ -84,6 +73,16 @@ class Database:
         self.url = url
         self.engine = create_engine(url)
         self.sessionmaker = async_sessionmaker(self.engine, expire_on_commit=False)
+        self.is_sqlite = self.engine.dialect.name == "sqlite"
+        self._write_lock = asyncio.Lock()
+
+    def write_lock(self) -> AbstractAsyncContextManager[object]:
+        """Held by the server's background writers (group commit, notification writer,
+        sweep) around their transactions. SQLite has one writer at a time, and a writer
+        that finds the database locked sleeps in SQLite's busy handler (up to 100 ms a
+        time); taking turns in the event loop instead hands over at once. PostgreSQL
+        needs no such turn-taking."""
+        return self._write_lock if self.is_sqlite else nullcontext()
 
     @asynccontextmanager
     async def session(self) -> AsyncIterator[AsyncSession]:

@@ -213,7 +213,7 @@ class Lwm2mEndpoint:
                 log.exception("registration sweep failed; retrying at the next interval")
 
     async def sweep(self) -> list[int]:
-        async with self.db.session() as session:
+        async with self.db.write_lock(), self.db.session() as session:
             ended = await registrations.expire_lapsed(session)
             await registrations.expire_queued(session)
         for terminal_id in ended:

@@ -204,7 +204,7 @@ class OperationService:
             self.writer.submit(peer.terminal_id, outcome.values)
 
     async def _store(self, terminal_id: int, items: list[Any], source: str) -> None:
-        async with self.db.session() as session:
+        async with self.db.write_lock(), self.db.session() as session:
             terminal = await session.get(Terminal, terminal_id)
             if terminal is None:
                 return
@@ -387,7 +387,7 @@ class ValueWriter:
         if not batch:
             return
         try:
-            async with self.db.session() as session:
+            async with self.db.write_lock(), self.db.session() as session:
                 found = await session.scalars(select(Terminal).where(Terminal.id.in_(batch)))
                 for terminal in found:
                     items = list(batch[terminal.id].values())
