@@ -309,3 +309,17 @@ async def test_factory_reset_refused_while_trading(agent, stub):
     response = await stub.request(EP, Code.POST, "/3/0/5", b"0='SN-t-test',1='force'")
     assert response.code == Code.CHANGED
     assert await asyncio.wait_for(agent.restart_reason, 2) == "factory reset"
+
+
+async def test_update_goes_out_before_the_lifetime_ends(stub, make_settings):
+    from device_client.agent import Agent
+
+    # Lifetime 10 s with the Update due when 90 % of it is left: after about 1 s.
+    a = Agent(make_settings(stub.uri, endpoint="t-upd", lifetime=10, update_margin=0.9))
+    await a.start()
+    try:
+        await wait_registered(a)
+        await stub.wait_for(lambda: stub.state.registrations["t-upd"].updates >= 2, timeout=5)
+        assert stub.state.register_count == 1
+    finally:
+        await a.stop()
