@@ -2,9 +2,8 @@
 
 The client registers as LwM2M 1.0, answers in plain text without a Content-Format, stores
 whatever a Write carries, and silently drops any request whose Accept or Content-Format is
-a number it does not know (TLV 11542, SenML 110/112): it only speaks text. So the
-operator's path is to ask for ``"format": "text"``; the second test checks what the server
-picks by itself for such a client.
+a number it does not know (TLV 11542, SenML 110/112): it only speaks text. The server must
+pick text for single values of a 1.0 client by itself, and honour ``"format": "text"``.
 """
 
 from __future__ import annotations
@@ -19,13 +18,6 @@ from tests.interop.servers import ServerProcess
 
 DEVICE = 3
 TEXT = "text"
-#: ContentFormat.TEXT is 0, and the server chooses ``request.format or preferred_format(...)``
-#: (dm_server/lwm2m/operations.py, dm_server/services/operations.py), so "text" is read as
-#: "no choice" and TLV goes out: lwm2m-node-lib drops it. Remove the marks once fixed.
-TEXT_IGNORED = pytest.mark.xfail(
-    reason='server treats "format": "text" (ContentFormat 0) as no format and asks for TLV',
-    strict=False,
-)
 #: How long the REST API may take to show a notification the client sent.
 NOTIFY_WAIT_S = 10.0
 POLL_S = 0.2
@@ -82,23 +74,22 @@ async def test_node_client_registers_is_executed_discovered_and_deregisters(
     assert (await terminal(dm_server, endpoint))["trading_state"] == "offline"
 
 
-@TEXT_IGNORED
-async def test_node_client_is_read_written_and_observed_in_text(
-    dm_server: ServerProcess, node_client: InteractivePeer
+@pytest.mark.parametrize("fmt", [None, TEXT], ids=["servers-choice", "text"])
+async def test_node_client_is_read_written_and_observed(
+    dm_server: ServerProcess, node_client: InteractivePeer, fmt: str | None
 ) -> None:
     endpoint = f"node-{uuid.uuid4().hex[:10]}"
     await connect(node_client, dm_server, endpoint)
+    chosen = {} if fmt is None else {"format": fmt}
 
-    read = await operation(dm_server, endpoint, "read", {"path": "/3/0/0", "format": TEXT})
+    read = await operation(dm_server, endpoint, "read", {"path": "/3/0/0", **chosen})
     assert read["value"] == "ACME", read
     await node_client.expect(r"-> ResourceId: 0")
 
-    await operation(
-        dm_server, endpoint, "write", {"path": "/3/0/1", "value": "Model-2", "format": TEXT}
-    )
+    await operation(dm_server, endpoint, "write", {"path": "/3/0/1", "value": "Model-2", **chosen})
     await node_client.expect(r"-> Written value: Model-2")
 
-    observed = await operation(dm_server, endpoint, "observe", {"path": "/3/0/0", "format": TEXT})
+    observed = await operation(dm_server, endpoint, "observe", {"path": "/3/0/0", **chosen})
     assert observed["value"] == "ACME", observed
     await node_client.command("set /3/0 0 BETA", r"-> 0: BETA")
     loop = asyncio.get_running_loop()
@@ -109,17 +100,3 @@ async def test_node_client_is_read_written_and_observed_in_text(
             break
         assert loop.time() < deadline, f"the notification never reached the values: {values}"
         await asyncio.sleep(POLL_S)
-
-
-@pytest.mark.xfail(
-    reason="server picks TLV (Accept 11542) for a 1.0 client that announced no ct=; "
-    "lwm2m-node-lib drops such requests, so a Read without a format times out",
-    strict=False,
-)
-async def test_node_client_read_with_the_servers_default_format(
-    dm_server: ServerProcess, node_client: InteractivePeer
-) -> None:
-    endpoint = f"node-{uuid.uuid4().hex[:10]}"
-    await connect(node_client, dm_server, endpoint)
-    read = await operation(dm_server, endpoint, "read", {"path": "/3/0/0"})
-    assert read["value"] == "ACME", read
