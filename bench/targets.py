@@ -129,6 +129,11 @@ class EchoTarget(Target):
     def command(self) -> list[str]:
         return [sys.executable, "-m", "bench.echo_server", "--port", str(self.coap_port)]
 
+    def environment(self) -> dict[str, str]:
+        # aiocoap binds with SO_REUSEPORT by default: another process binding the same port
+        # would then share our datagrams. The DM server turns it off for itself; so do we.
+        return {**os.environ, "AIOCOAP_REUSE_PORT": "0"}
+
 
 class DmServerTarget(Target):
     """``posfleet server`` on loopback with a fresh SQLite database in a temporary folder.
