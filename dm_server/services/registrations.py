@@ -13,6 +13,7 @@ import logging
 import secrets
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -136,14 +137,16 @@ async def register(
         raise RegistrationRefused(
             f"endpoint name {params.endpoint!r:.60} is not valid", CoapCode.BAD_REQUEST
         )
-    # One round trip for both: this runs for every Register.
-    row = (
-        await session.execute(
-            select(Terminal, Registration)
-            .outerjoin(Registration, Registration.terminal_id == Terminal.id)
-            .where(Terminal.endpoint == params.endpoint)
-        )
-    ).first()
+    # One round trip for both: this runs for every Register. No autoflush: under group
+    # commit the other units' changes go to the database in one flush at commit.
+    with session.no_autoflush:
+        row = (
+            await session.execute(
+                select(Terminal, Registration)
+                .outerjoin(Registration, Registration.terminal_id == Terminal.id)
+                .where(Terminal.endpoint == params.endpoint)
+            )
+        ).first()
     terminal, registration = (row[0], row[1]) if row is not None else (None, None)
     authorise(terminal, params.endpoint, origin, dev_auto_accept)
     if terminal is None:
@@ -176,23 +179,27 @@ async def register(
     terminal.last_seen_at = now
     if terminal.trading_state is TradingState.OFFLINE:
         state.set_state(session, terminal, TradingState.IDLE, "registered", now)
-    await session.flush()
     return terminal, registration
 
 
 async def active_registration(
     session: AsyncSession, location_id: str
 ) -> tuple[Terminal, Registration]:
-    row = (
+    with session.no_autoflush:
+        row = await _active_row(session, location_id)
+    if row is None:
+        raise RegistrationRefused(f"no registration /rd/{location_id:.40}", CoapCode.NOT_FOUND)
+    return row[0], row[1]
+
+
+async def _active_row(session: AsyncSession, location_id: str) -> Any:
+    return (
         await session.execute(
             select(Terminal, Registration)
             .join(Registration, Registration.terminal_id == Terminal.id)
             .where(Registration.location_id == location_id, Registration.ended_at.is_(None))
         )
     ).first()
-    if row is None:
-        raise RegistrationRefused(f"no registration /rd/{location_id:.40}", CoapCode.NOT_FOUND)
-    return row[0], row[1]
 
 
 def _check_same_peer(terminal: Terminal, origin: Origin) -> None:
@@ -234,7 +241,6 @@ async def update(
     registration.updated_at = now
     registration.expires_at = now + timedelta(seconds=registration.lifetime_s)
     terminal.last_seen_at = now
-    await session.flush()
     return terminal, registration
 
 
