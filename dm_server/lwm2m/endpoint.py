@@ -25,7 +25,7 @@ from dm_server.db.batch import GroupCommit
 from dm_server.db.models import Registration, Terminal
 from dm_server.db.models.terminal import SecurityMode
 from dm_server.db.session import Database
-from dm_server.errors import InvalidInput, RegistrationRefused
+from dm_server.errors import InvalidInput
 from dm_server.lwm2m import tuning
 from dm_server.lwm2m.dp import DP_PATH, SendResource
 from dm_server.lwm2m.dtls import PskStore, create_dtls_server_context
@@ -361,5 +361,3 @@ class Lwm2mEndpoint:
     async def _on_notification(self, *args: Any) -> None:
         await self.operations.on_notification(*args)
 
-
-__all__ = ["Lwm2mEndpoint", "RegistrationRefused", "free_udp_port"]
