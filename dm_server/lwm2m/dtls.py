@@ -68,6 +68,26 @@ class DtlsServerInterface(MessageInterfaceTinyDTLSServer):  # type: ignore[misc]
         return isinstance(remote, _AddressDTLS) and remote._protocol is self._pool
 
 
+def forget_session(remote: Any) -> bool:
+    """Drop the DTLS session of a peer whose registration lapsed.
+
+    aiocoap's DTLS server keeps every session until shutdown (its purge is never called),
+    about 22 KB each. A terminal silent for a whole lifetime handshakes again anyway.
+    """
+    if not isinstance(remote, _AddressDTLS):
+        return False
+    try:
+        # close_notify first, so the terminal knows to handshake again.
+        remote._dtls_socket.close(remote._dtls_session)
+    except Exception:  # noqa: S110 - best effort; the session is dropped below either way
+        pass
+    try:
+        remote._inject_error(aiocoap.error.LibraryShutdown("registration lapsed"))
+    except KeyError:  # already gone
+        pass
+    return True
+
+
 async def create_dtls_server_context(
     site: Any, bind: tuple[str, int], credentials: PskStore, loggername: str
 ) -> Any:

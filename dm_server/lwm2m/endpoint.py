@@ -28,7 +28,7 @@ from dm_server.db.session import Database
 from dm_server.errors import InvalidInput
 from dm_server.lwm2m import tuning
 from dm_server.lwm2m.dp import DP_PATH, SendResource
-from dm_server.lwm2m.dtls import PskStore, create_dtls_server_context
+from dm_server.lwm2m.dtls import PskStore, create_dtls_server_context, forget_session
 from dm_server.lwm2m.observations import ObservationTracker
 from dm_server.lwm2m.operations import DeviceManager
 from dm_server.lwm2m.peers import Peer, PeerTable
@@ -218,7 +218,9 @@ class Lwm2mEndpoint:
             await registrations.expire_queued(session)
         for terminal_id in ended:
             self.tracker.cancel_all(terminal_id)
-            self.peers.drop(terminal_id)
+            peer = self.peers.drop(terminal_id)
+            if peer is not None and peer.scheme == "coaps":
+                forget_session(peer.remote)
         return ended
 
     # --- registration interface ----------------------------------------------------------
@@ -360,4 +362,3 @@ class Lwm2mEndpoint:
 
     async def _on_notification(self, *args: Any) -> None:
         await self.operations.on_notification(*args)
-

@@ -132,3 +132,23 @@ async def test_libcoap_with_wrong_key_gets_nothing(server, api):
         f"{coaps_uri(server)}/rd?ep=lib-2&lt=60",
     )
     assert (await state_of(api, "lib-2"))["registration"] is not None
+
+
+async def test_lapsed_dtls_registration_frees_its_session(server, api, terminals):
+    await provision(api, "pos-s4", mode="psk", psk_identity="id-s4", psk_key_hex=KEY.hex())
+    terminal = await new_terminal(
+        server, terminals, "pos-s4", dtls_credentials(server, "id-s4", KEY)
+    )
+    assert (await terminal.register(coaps_uri(server), lifetime=1)).code == Code.CREATED
+    pool = server.lwm2m.requester.contexts["coaps"].request_interfaces[0]
+    sessions = pool.token_interface.message_interface._pool._connections
+    assert len(sessions) == 1
+    old_session = next(iter(sessions.values()))
+    for _ in range(50):
+        await asyncio.sleep(0.1)
+        if (await state_of(api, "pos-s4"))["trading_state"] == "offline":
+            break
+    await asyncio.sleep(0.1)
+    assert old_session not in sessions.values()
+    # The same terminal, on its old client session, comes back.
+    assert (await terminal.register(coaps_uri(server))).code == Code.CREATED
