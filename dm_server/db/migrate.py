@@ -11,8 +11,12 @@ from dm_server.db.session import sync_url
 
 
 def alembic_config(database_url: str) -> Config:
+    """Configured in code, so an installed package needs no alembic.ini beside it.
+
+    The repository's top-level ``alembic.ini`` is for developers running ``alembic``.
+    """
     package = resources.files("dm_server")
-    config = Config(str(package / "alembic.ini"))
+    config = Config()
     config.set_main_option("script_location", str(package / "migrations"))
     # ConfigParser interpolation: a literal % in a password must be doubled.
     config.set_main_option("sqlalchemy.url", sync_url(database_url).replace("%", "%%"))
