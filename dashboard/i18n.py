@@ -24,6 +24,8 @@ from babel.messages.pofile import read_po
 from babel.numbers import format_currency, format_decimal, get_currency_precision
 from babel.support import NullTranslations, Translations
 
+from dm_server.errors import ServiceError
+
 log = logging.getLogger(__name__)
 
 LOCALE_DIR = Path(__file__).parent / "locale"
@@ -100,6 +102,16 @@ _ = gettext
 def lazy_gettext(message: str) -> str:
     """Marks a string for extraction where it is defined; translated where it is shown."""
     return message
+
+
+def error_text(error: ServiceError) -> str:
+    """A service error in the reader's language: its template looked up in the catalogues,
+    its values filled in (words from data, such as roles and licence states, translated too).
+    A message not in the catalogue is shown in English, as the service wrote it."""
+    from dashboard.vocabulary import term
+
+    params = {k: term(v) if isinstance(v, str) else v for k, v in error.params.items()}
+    return gettext(error.template, **params)
 
 
 def format_when(moment: datetime | None, style: str = "medium") -> str:

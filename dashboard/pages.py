@@ -37,7 +37,7 @@ from dm_server.api.routes.licences import get_authority, get_token_writer
 from dm_server.db.base import utcnow
 from dm_server.db.models.account import Account, Role
 from dm_server.db.models.terminal import TradingState
-from dm_server.errors import Forbidden, InvalidInput, NotFound, ServiceError, Unauthorized
+from dm_server.errors import N_, Forbidden, InvalidInput, NotFound, ServiceError, Unauthorized
 from dm_server.lwm2m.operations import OperationRequest
 from dm_server.services import accounts, audit, events, licensing, terminals
 from dm_server.services import state as fleet_state
@@ -72,7 +72,7 @@ class DashboardRoute(APIRoute):
                 return await handler(request)
             except ServiceError as exc:
                 if request.method == "POST" and not isinstance(exc, NotFound | Forbidden):
-                    flash(request, exc.message, "error")
+                    flash(request, i18n.error_text(exc), "error")
                     target = request.headers.get("referer") or "/"
                     return RedirectResponse(target, status_code=HTTP_303_SEE_OTHER)
                 return error_page(request, exc)
@@ -114,7 +114,7 @@ async def login(
     except Unauthorized as exc:
         message = (
             _("Too many failed log-ins. Try again later.")
-            if "too many" in exc.message
+            if exc.template.startswith("too many")
             else _("Wrong user name or password.")
         )
         return render(request, "login.html", 401, next=_safe_next(next), error=message,
@@ -221,10 +221,10 @@ async def terminal_operation(
     """Reboot, read, write, observe or fetch logs: one DM operation, its outcome flashed."""
     terminal = await terminals.get_terminal(p.session, p.account, endpoint)
     if p.account.role is Role.OWNER and kind != "read":
-        raise Forbidden(_("Store owners can look, not change: ask your dealer."))
+        raise Forbidden(N_("Store owners can look, not change: ask your dealer."))
     lwm2m = getattr(p.request.app.state.core, "lwm2m", None)
     if lwm2m is None:
-        raise InvalidInput(_("The LwM2M side of the server is not running."))
+        raise InvalidInput(N_("The LwM2M side of the server is not running."))
     request_body: dict[str, Any]
     label = _(ACTION_LABELS.get(kind, "Operation"))
     if kind == "reboot":
@@ -236,7 +236,7 @@ async def terminal_operation(
     elif kind == "write":
         request_body = {"path": path, "value": _typed(value)}
     else:
-        raise InvalidInput(_("Unknown operation."))
+        raise InvalidInput(N_("Unknown operation."))
     audit.record(p.session, p.account, f"operation.{kind}", "terminal", endpoint,
                  path=request_body["path"])
     await p.session.commit()
@@ -261,7 +261,7 @@ async def terminal_assign(*, endpoint: str, p: PageDep,
 @router.get("/organization", response_class=HTMLResponse)
 async def organization(*, p: PageDep) -> HTMLResponse:
     if p.account.role is Role.OWNER:
-        raise Forbidden(_("Store owners do not manage accounts."))
+        raise Forbidden(N_("Store owners do not manage accounts."))
     tree = await accounts.list_accounts(p.session, p.account, under=p.scope.id)
     parents = [a for a in tree if accounts.CHILD_ROLES[a.role]]
     owners = [a for a in tree if a.role is Role.OWNER]
@@ -282,7 +282,7 @@ async def organization_create(
     locale: Annotated[str, Form()] = "ko",
 ) -> Response:
     if role not in (Role.DEALER, Role.OWNER):
-        raise InvalidInput(_("Choose dealer or store owner."))
+        raise InvalidInput(N_("Choose dealer or store owner."))
     account = await accounts.create_account(
         p.session, p.account, parent_id=parent_id, username=username.strip(),
         password=password, role=Role(role), display_name=display_name.strip(), locale=locale,
@@ -452,7 +452,7 @@ async def report_csv(*, name: str, p: PageDep) -> Response:
         rows = [[_iso(e.received_at), endpoints.get(e.terminal_id, ""), e.kind, e.amount,
                  e.currency, _iso(e.occurred_at), e.event_uid] for e in found_e]
     else:
-        raise NotFound(_("No such report."))
+        raise NotFound(N_("No such report."))
     buffer = io.StringIO()
     writer = csv.writer(buffer)
     writer.writerow(header)
@@ -470,7 +470,7 @@ async def report_csv(*, name: str, p: PageDep) -> Response:
 @router.get("/audit", response_class=HTMLResponse)
 async def audit_page(*, p: PageDep, action: str = "", page_no: int = 1) -> HTMLResponse:
     if p.account.role is Role.OWNER:
-        raise Forbidden(_("The audit log is for dealers and the administrator."))
+        raise Forbidden(N_("The audit log is for dealers and the administrator."))
     page_no = max(1, page_no)
     entries = await audit.list_entries(
         p.session, p.scope, action_prefix=action, limit=PAGE_SIZE,
@@ -502,7 +502,7 @@ async def password_change(
     new_password: Annotated[str, Form()], repeat_password: Annotated[str, Form()],
 ) -> Response:
     if new_password != repeat_password:
-        raise InvalidInput(_("The two new passwords differ."))
+        raise InvalidInput(N_("The two new passwords differ."))
     await accounts.change_own_password(p.session, p.account, current_password, new_password)
     start_session(p.request, p.account)  # this session lives on; every other one ends
     flash(p.request, _("Password changed. Other sessions have been logged out."))
@@ -539,7 +539,7 @@ async def server_object_upload(*, request: Request, p: PageDep) -> Response:
     form = await request.form()
     upload = form.get("definition")
     if upload is None or isinstance(upload, str):
-        raise InvalidInput(_("Choose an object definition file (XML)."))
+        raise InvalidInput(N_("Choose an object definition file (XML)."))
     data = await upload.read(server_admin.MAX_UPLOAD_BYTES + 1)
     save = form.get("action") == "save"
     summary = server_admin.check_definition(data, core(request).settings, save=save)
@@ -570,7 +570,7 @@ async def server_restore(*, request: Request, p: PageDep) -> Response:
     form = await request.form()
     upload = form.get("backup")
     if upload is None or isinstance(upload, str):
-        raise InvalidInput(_("Choose a backup file."))
+        raise InvalidInput(N_("Choose a backup file."))
     await p.session.close()
     await server_admin.restore(upload.file, core(request).settings)
     request.session.clear()

@@ -14,7 +14,7 @@ from typing import IO, Any
 
 from sqlalchemy.engine import make_url
 
-from dm_server.errors import InvalidInput
+from dm_server.errors import N_, InvalidInput
 from dm_server.server import UPLOADED_OBJECTS_DIR
 from dm_server.settings import Settings
 from lwm2m_core.errors import LwM2MError, PathError
@@ -55,13 +55,17 @@ def object_summaries(settings: Settings) -> list[dict[str, Any]]:
 def check_definition(data: bytes, settings: Settings, *, save: bool) -> str:
     """Validate an uploaded DDF file with the core's loader; save it when asked."""
     if len(data) > MAX_UPLOAD_BYTES:
-        raise InvalidInput(f"definitions larger than {MAX_UPLOAD_BYTES} bytes are refused")
+        raise InvalidInput(
+            N_("definitions larger than %(max)s bytes are refused"), max=MAX_UPLOAD_BYTES
+        )
     try:
         models = parse_object_definitions(data, "upload")
     except LwM2MError as exc:
-        raise InvalidInput(f"not a valid object definition: {exc}") from None
+        raise InvalidInput(
+            N_("not a valid object definition: %(problem)s"), problem=str(exc)
+        ) from None
     if not models:
-        raise InvalidInput("the file defines no object")
+        raise InvalidInput(N_("the file defines no object"))
     summary = ", ".join(f"{m.id} {m.name}" for m in models)
     if save:
         folder = settings.data_dir / UPLOADED_OBJECTS_DIR
@@ -165,7 +169,9 @@ async def backup(settings: Settings) -> Path:
     """A consistent copy made with SQLite's online backup (safe while the server writes)."""
     source = _sqlite_file(settings)
     if source is None:
-        raise InvalidInput("backup from the dashboard covers SQLite; use pg_dump for PostgreSQL")
+        raise InvalidInput(
+            N_("backup from the dashboard covers SQLite; use pg_dump for PostgreSQL")
+        )
     stamp = datetime.now().strftime("%Y%m%d-%H%M%S")
     target = Path(tempfile.mkdtemp(prefix="posfleet-backup-")) / f"posfleet-{stamp}.db"
 
@@ -204,11 +210,11 @@ async def restore(upload: IO[bytes], settings: Settings) -> None:
             while chunk := upload.read(CHUNK):
                 size += len(chunk)
                 if size > MAX_BACKUP_BYTES:
-                    raise InvalidInput("the backup file is too large")
+                    raise InvalidInput(N_("the backup file is too large"))
                 handle.write(chunk)
         with candidate.open("rb") as handle:
             if handle.read(len(SQLITE_MAGIC)) != SQLITE_MAGIC:
-                raise InvalidInput("that file is not a PosFleet backup (not SQLite)")
+                raise InvalidInput(N_("that file is not a PosFleet backup (not SQLite)"))
 
         def check_and_copy() -> None:
             src = sqlite3.connect(candidate)
@@ -216,9 +222,9 @@ async def restore(upload: IO[bytes], settings: Settings) -> None:
                 names = {row[0] for row in src.execute(
                     "SELECT name FROM sqlite_master WHERE type = 'table'")}
                 if not REQUIRED_TABLES <= names:
-                    raise InvalidInput("that file is not a PosFleet backup (tables missing)")
+                    raise InvalidInput(N_("that file is not a PosFleet backup (tables missing)"))
                 if src.execute("PRAGMA integrity_check").fetchone()[0] != "ok":
-                    raise InvalidInput("the backup file is damaged (integrity check failed)")
+                    raise InvalidInput(N_("the backup file is damaged (integrity check failed)"))
                 dst = sqlite3.connect(target)
                 try:
                     src.backup(dst)

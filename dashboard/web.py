@@ -196,7 +196,7 @@ def render(request: Request, template: str, status_code: int = 200, **context: A
 
 def error_page(request: Request, exc: ServiceError | HTTPException) -> HTMLResponse:
     if isinstance(exc, ServiceError):
-        status, message = exc.http_status, exc.message
+        status, message = exc.http_status, i18n.error_text(exc)
     else:
         status, message = exc.status_code, str(exc.detail)
     return render(request, "error.html", status, status=status, message=message)

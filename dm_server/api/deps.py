@@ -10,7 +10,7 @@ from fastapi.security import OAuth2PasswordBearer
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from dm_server.db.models import Account
-from dm_server.errors import Unauthorized
+from dm_server.errors import N_, Unauthorized
 from dm_server.security import InvalidToken
 
 if TYPE_CHECKING:
@@ -44,7 +44,7 @@ async def get_current_account(
         raise Unauthorized(str(exc)) from None
     account = await session.get(Account, account_id)
     if account is None or account.disabled:
-        raise Unauthorized("this account no longer exists or is disabled")
+        raise Unauthorized(N_("this account no longer exists or is disabled"))
     return account
 
 

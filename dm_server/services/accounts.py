@@ -21,7 +21,7 @@ from dm_server.db.base import utcnow
 from dm_server.db.models.account import Account, Role
 from dm_server.db.models.terminal import Terminal
 from dm_server.db.scope import scoped
-from dm_server.errors import Conflict, Forbidden, InvalidInput, NotFound, Unauthorized
+from dm_server.errors import N_, Conflict, Forbidden, InvalidInput, NotFound, Unauthorized
 from dm_server.security import hash_password, verify_password
 from dm_server.services import audit
 
@@ -56,7 +56,7 @@ async def get_account(session: AsyncSession, caller: Account, account_id: int) -
         scoped(select(Account), Account, caller).where(Account.id == account_id)
     )
     if account is None:
-        raise NotFound(f"no account {account_id} in your organisation")
+        raise NotFound(N_("no account %(id)s in your organisation"), id=account_id)
     return account
 
 
@@ -99,7 +99,7 @@ async def count_terminals(session: AsyncSession, caller: Account) -> int:
 async def create_root_admin(session: AsyncSession, username: str, password: str) -> Account:
     """The manufacturer admin at the root; refused if any account exists."""
     if await session.scalar(select(func.count(Account.id))):
-        raise Conflict("the database already has accounts: the admin exists")
+        raise Conflict(N_("the database already has accounts: the admin exists"))
     _check_username(username)
     _check_password(password)
     admin = Account(
@@ -128,12 +128,15 @@ async def create_account(
     parent = await get_account(session, caller, parent_id)
     role = Role(role)
     if role not in CHILD_ROLES[caller.role] or role not in CHILD_ROLES[parent.role]:
-        raise Forbidden(f"a {parent.role} account cannot have a {role} below it")
+        raise Forbidden(
+            N_("a %(parent)s account cannot have a %(role)s below it"),
+            parent=parent.role, role=role,
+        )
     _check_username(username)
     _check_password(password)
     _check_locale(locale)
     if await session.scalar(select(Account.id).where(Account.username == username)):
-        raise Conflict(f"the user name {username!r} is taken: choose another")
+        raise Conflict(N_("the user name %(username)r is taken: choose another"), username=username)
     account = Account(
         parent_id=parent.id, role=role, username=username,
         password_hash=hash_password(password), display_name=display_name or username,
@@ -163,7 +166,7 @@ async def update_account(
     account = await get_account(session, caller, account_id)
     own = account.id == caller.id
     if not own and caller.role is Role.OWNER:
-        raise Forbidden("a store owner cannot change other accounts")
+        raise Forbidden(N_("a store owner cannot change other accounts"))
     changes: dict[str, object] = {}
     if display_name is not None and display_name != account.display_name:
         account.display_name = display_name.strip()[:128]
@@ -174,7 +177,7 @@ async def update_account(
         changes["locale"] = locale
     if disabled is not None and disabled != account.disabled:
         if own:
-            raise Forbidden("you cannot disable your own account")
+            raise Forbidden(N_("you cannot disable your own account"))
         account.disabled = disabled
         changes["disabled"] = disabled
     if changes:
@@ -188,9 +191,9 @@ async def set_password(
     """A dealer or the admin sets a new password for an account strictly below it."""
     account = await get_account(session, caller, account_id)
     if account.id == caller.id:
-        raise Forbidden("use the password change form for your own password")
+        raise Forbidden(N_("use the password change form for your own password"))
     if caller.role is Role.OWNER:
-        raise Forbidden("a store owner cannot change other accounts")
+        raise Forbidden(N_("a store owner cannot change other accounts"))
     _check_password(new_password)
     account.password_hash = hash_password(new_password)
     account.failed_logins = 0
@@ -202,10 +205,10 @@ async def change_own_password(
     session: AsyncSession, caller: Account, current_password: str, new_password: str
 ) -> None:
     if not verify_password(current_password, caller.password_hash):
-        raise InvalidInput("the current password is wrong")
+        raise InvalidInput(N_("the current password is wrong"))
     _check_password(new_password)
     if current_password == new_password:
-        raise InvalidInput("the new password must differ from the current one")
+        raise InvalidInput(N_("the new password must differ from the current one"))
     caller.password_hash = hash_password(new_password)
     session.add(caller)
     audit.record(session, caller, "account.change-password", "account", caller.id)
@@ -224,14 +227,15 @@ async def authenticate(
     log-in does not reveal which user names exist; the lock-out says when to try again.
     """
     now = now or utcnow()
-    refused = Unauthorized("wrong user name or password")
+    refused = Unauthorized(N_("wrong user name or password"))
     account = await session.scalar(select(Account).where(Account.username == username))
     if account is None:
         verify_password(password, _dummy_hash())  # same work as a real check: no timing oracle
         raise refused
     if account.locked_until is not None and account.locked_until > now:
         raise Unauthorized(
-            f"too many failed log-ins: try again after {account.locked_until:%H:%M} UTC"
+            N_("too many failed log-ins: try again after %(time)s UTC"),
+            time=f"{account.locked_until:%H:%M}",
         )
     if not verify_password(password, account.password_hash):
         account.failed_logins += 1
@@ -258,12 +262,12 @@ async def assign_terminal(
         scoped(select(Terminal), Terminal, caller).where(Terminal.endpoint == endpoint)
     )
     if terminal is None:
-        raise NotFound(f"no terminal {endpoint!r} in your organisation")
+        raise NotFound(N_("no terminal %(endpoint)r in your organisation"), endpoint=endpoint)
     if caller.role is Role.OWNER:
-        raise Forbidden("a store owner cannot reassign terminals")
+        raise Forbidden(N_("a store owner cannot reassign terminals"))
     owner = await get_account(session, caller, owner_id)
     if owner.role is not Role.OWNER:
-        raise InvalidInput("terminals belong to store owners: choose an owner account")
+        raise InvalidInput(N_("terminals belong to store owners: choose an owner account"))
     previous = terminal.owner_id
     terminal.owner_id = owner.id
     audit.record(
@@ -278,19 +282,27 @@ async def assign_terminal(
 
 def _check_username(username: str) -> None:
     if not username or len(username) > MAX_USERNAME_LENGTH:
-        raise InvalidInput(f"a user name has 1 to {MAX_USERNAME_LENGTH} characters")
+        raise InvalidInput(
+            N_("a user name has 1 to %(max)s characters"), max=MAX_USERNAME_LENGTH
+        )
     if not all(c.isalnum() or c in "-_." for c in username):
-        raise InvalidInput("a user name may contain letters, digits, '-', '_' and '.' only")
+        raise InvalidInput(
+            N_("a user name may contain letters, digits, '-', '_' and '.' only")
+        )
 
 
 def _check_password(password: str) -> None:
     if len(password) < MIN_PASSWORD_LENGTH:
-        raise InvalidInput(f"a password needs at least {MIN_PASSWORD_LENGTH} characters")
+        raise InvalidInput(
+            N_("a password needs at least %(min)s characters"), min=MIN_PASSWORD_LENGTH
+        )
 
 
 def _check_locale(locale: str) -> None:
     if locale not in SUPPORTED_LOCALES:
-        raise InvalidInput(f"language must be one of {', '.join(SUPPORTED_LOCALES)}")
+        raise InvalidInput(
+            N_("language must be one of %(choices)s"), choices=", ".join(SUPPORTED_LOCALES)
+        )
 
 
 @functools.cache

@@ -24,7 +24,7 @@ from dm_server.db.models.account import Account, Role
 from dm_server.db.models.licence import Licence, LicenceDelivery, LicenceLifecycle
 from dm_server.db.models.terminal import Terminal
 from dm_server.db.scope import scoped
-from dm_server.errors import Conflict, Forbidden, InvalidInput, NotFound, ServiceError
+from dm_server.errors import N_, Conflict, Forbidden, InvalidInput, NotFound, ServiceError
 from dm_server.services import accounts, audit
 from dm_server.settings import Settings
 from posfleet import licence_token
@@ -78,7 +78,7 @@ async def get_licence(session: AsyncSession, caller: Account, licence_id: int) -
         scoped(select(Licence), Licence, caller).where(Licence.id == licence_id)
     )
     if licence is None:
-        raise NotFound(f"no licence {licence_id} in your organisation")
+        raise NotFound(N_("no licence %(id)s in your organisation"), id=licence_id)
     return licence
 
 
@@ -214,7 +214,9 @@ async def issue(
     _require_dealer_rights(caller)
     terminal = await _terminal(session, caller, endpoint)
     if await active_licence(session, caller, terminal) is not None:
-        raise Conflict(f"{endpoint} already has an active licence: renew or revoke it")
+        raise Conflict(
+            N_("%(endpoint)s already has an active licence: renew or revoke it"), endpoint=endpoint
+        )
     now = now or utcnow()
     starts = starts or now
     licence = await _new_licence(
@@ -245,7 +247,10 @@ async def renew(
     _require_dealer_rights(caller)
     old = await get_licence(session, caller, licence_id)
     if old.lifecycle is not LicenceLifecycle.ACTIVE:
-        raise Conflict(f"licence {licence_id} is {old.lifecycle}: only an active one renews")
+        raise Conflict(
+            N_("licence %(id)s is %(state)s: only an active one renews"),
+            id=licence_id, state=old.lifecycle,
+        )
     terminal = await session.get_one(Terminal, old.terminal_id)
     now = now or utcnow()
     base = max(old.expires, now)
@@ -277,7 +282,10 @@ async def revoke(
     _require_dealer_rights(caller)
     licence = await get_licence(session, caller, licence_id)
     if licence.lifecycle is not LicenceLifecycle.ACTIVE:
-        raise Conflict(f"licence {licence_id} is {licence.lifecycle}: nothing to revoke")
+        raise Conflict(
+            N_("licence %(id)s is %(state)s: nothing to revoke"),
+            id=licence_id, state=licence.lifecycle,
+        )
     licence.lifecycle = LicenceLifecycle.REVOKED
     licence.closed_at = now or utcnow()
     licence.delivery = LicenceDelivery.PENDING
@@ -302,12 +310,15 @@ async def transfer(
     _require_dealer_rights(caller)
     old = await get_licence(session, caller, licence_id)
     if old.lifecycle is not LicenceLifecycle.ACTIVE:
-        raise Conflict(f"licence {licence_id} is {old.lifecycle}: only an active one moves")
+        raise Conflict(
+            N_("licence %(id)s is %(state)s: only an active one moves"),
+            id=licence_id, state=old.lifecycle,
+        )
     target = await _terminal(session, caller, to_endpoint)
     if target.id == old.terminal_id:
-        raise InvalidInput("the licence is already on that terminal")
+        raise InvalidInput(N_("the licence is already on that terminal"))
     if await active_licence(session, caller, target) is not None:
-        raise Conflict(f"{to_endpoint} already has an active licence")
+        raise Conflict(N_("%(endpoint)s already has an active licence"), endpoint=to_endpoint)
     now = now or utcnow()
     old.lifecycle = LicenceLifecycle.TRANSFERRED
     old.closed_at = now
@@ -393,9 +404,14 @@ async def _new_licence(
         edition = Edition(edition).value
     except ValueError:
         editions = ", ".join(e.value for e in Edition)
-        raise InvalidInput(f"unknown edition {edition!r}: choose {editions}") from None
+        raise InvalidInput(
+            N_("unknown edition %(edition)r: choose %(choices)s"),
+            edition=edition, choices=editions,
+        ) from None
     if not 0 <= grace_days <= MAX_GRACE_DAYS:
-        raise InvalidInput(f"grace days must be between 0 and {MAX_GRACE_DAYS}")
+        raise InvalidInput(
+            N_("grace days must be between 0 and %(max)s"), max=MAX_GRACE_DAYS
+        )
     clean_features = sorted({f.strip() for f in features if f.strip()})
     uid = str(uuid.uuid4())
     token = licence_token.sign_token(
@@ -429,18 +445,18 @@ async def _terminal(session: AsyncSession, caller: Account, endpoint: str) -> Te
         scoped(select(Terminal), Terminal, caller).where(Terminal.endpoint == endpoint)
     )
     if terminal is None:
-        raise NotFound(f"no terminal {endpoint!r} in your organisation")
+        raise NotFound(N_("no terminal %(endpoint)r in your organisation"), endpoint=endpoint)
     return terminal
 
 
 def _require_dealer_rights(caller: Account) -> None:
     if caller.role is Role.OWNER:
-        raise Forbidden("licences are managed by your dealer")
+        raise Forbidden(N_("licences are managed by your dealer"))
 
 
 def _check_days(days: int) -> int:
     if not 1 <= days <= MAX_LICENCE_DAYS:
-        raise InvalidInput(f"a licence runs 1 to {MAX_LICENCE_DAYS} days")
+        raise InvalidInput(N_("a licence runs 1 to %(max)s days"), max=MAX_LICENCE_DAYS)
     return days
 
 

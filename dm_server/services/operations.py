@@ -22,7 +22,7 @@ from dm_server.db.models import Account, Observation, QueuedOperation, Registrat
 from dm_server.db.models.operation import OperationStatus
 from dm_server.db.scope import scoped
 from dm_server.db.session import Database
-from dm_server.errors import NotFound, OperationTimeout, ServiceError, TerminalUnreachable
+from dm_server.errors import N_, NotFound, OperationTimeout, ServiceError, TerminalUnreachable
 from dm_server.lwm2m.observations import ObservationTracker
 from dm_server.lwm2m.operations import (
     DeviceManager,
@@ -90,7 +90,7 @@ class OperationService:
                 scoped(select(Terminal).where(Terminal.endpoint == endpoint), Terminal, caller)
             )
             if terminal is None:
-                raise NotFound(f"no terminal {endpoint!r:.80} among yours")
+                raise NotFound(N_("no terminal %(endpoint).80r among yours"), endpoint=endpoint)
             registration = await session.scalar(
                 select(Registration).where(Registration.terminal_id == terminal.id)
             )
@@ -116,8 +116,9 @@ class OperationService:
                 }
             if peer is None:
                 raise TerminalUnreachable(
-                    f"{endpoint} is offline; retry when it is registered, or send with "
-                    '"queue": true to deliver it at its next registration'
+                    N_('%(endpoint)s is offline; retry when it is registered, or send with '
+                       '"queue": true to deliver it at its next registration'),
+                    endpoint=endpoint,
                 )
         return await self.run_now(peer, request)
 
@@ -148,7 +149,9 @@ class OperationService:
             )
             operation = await session.scalar(statement)
             if operation is None:
-                raise NotFound(f"no operation {operation_id} on {endpoint!r:.80}")
+                raise NotFound(
+                    N_("no operation %(id)s on %(endpoint).80r"), id=operation_id, endpoint=endpoint
+                )
             return operation
 
     # --- observe ------------------------------------------------------------------------

@@ -15,7 +15,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from dm_server.db.models import Account, Registration, ResourceValue, Terminal
 from dm_server.db.models.terminal import SecurityMode, TradingState
 from dm_server.db.scope import scoped
-from dm_server.errors import Conflict, InvalidInput, NotFound
+from dm_server.errors import N_, Conflict, InvalidInput, NotFound
 from dm_server.security import generate_psk
 from dm_server.services import audit
 
@@ -39,7 +39,8 @@ class ProvisionRequest:
 def check_endpoint(endpoint: str) -> str:
     if not isinstance(endpoint, str) or not ENDPOINT_PATTERN.fullmatch(endpoint):
         raise InvalidInput(
-            f"endpoint name {endpoint!r:.80} is not valid: use 1-128 letters, digits and ._:@+-"
+            N_("endpoint name %(endpoint).80r is not valid: use 1-128 letters, digits and ._:@+-"),
+            endpoint=endpoint,
         )
     return endpoint
 
@@ -48,15 +49,20 @@ def _validated(request: ProvisionRequest) -> ProvisionRequest:
     check_endpoint(request.endpoint)
     if request.security_mode is SecurityMode.NOSEC:
         if request.psk_identity or request.psk_key:
-            raise InvalidInput(f"{request.endpoint}: a NoSec terminal takes no PSK")
+            raise InvalidInput(
+                N_("%(endpoint)s: a NoSec terminal takes no PSK"), endpoint=request.endpoint
+            )
         return request
     identity = request.psk_identity or request.endpoint
     if not 1 <= len(identity.encode()) <= 128:
-        raise InvalidInput(f"{request.endpoint}: PSK identity must be 1-128 bytes")
+        raise InvalidInput(
+            N_("%(endpoint)s: PSK identity must be 1-128 bytes"), endpoint=request.endpoint
+        )
     key = request.psk_key if request.psk_key is not None else generate_psk()
     if not PSK_MIN_BYTES <= len(key) <= PSK_MAX_BYTES:
         raise InvalidInput(
-            f"{request.endpoint}: PSK must be {PSK_MIN_BYTES}-{PSK_MAX_BYTES} bytes, got {len(key)}"
+            N_("%(endpoint)s: PSK must be %(min)s-%(max)s bytes, got %(got)s"),
+            endpoint=request.endpoint, min=PSK_MIN_BYTES, max=PSK_MAX_BYTES, got=len(key),
         )
     return ProvisionRequest(request.endpoint, SecurityMode.PSK, identity, key, request.owner_id)
 
@@ -68,7 +74,9 @@ async def _check_owner(session: AsyncSession, caller: Account, owner_id: int | N
         scoped(select(Account.id).where(Account.id == owner_id), Account, caller)
     )
     if found is None:
-        raise NotFound(f"account {owner_id} does not exist or is outside your accounts")
+        raise NotFound(
+            N_("account %(id)s does not exist or is outside your accounts"), id=owner_id
+        )
 
 
 async def provision(
@@ -79,7 +87,7 @@ async def provision(
     seen: set[str] = set()
     for r in checked:
         if r.endpoint in seen:
-            raise Conflict(f"{r.endpoint} appears twice in the request")
+            raise Conflict(N_("%(endpoint)s appears twice in the request"), endpoint=r.endpoint)
         seen.add(r.endpoint)
         await _check_owner(session, caller, r.owner_id)
     endpoints = [r.endpoint for r in checked]
@@ -87,7 +95,9 @@ async def provision(
         await session.scalars(select(Terminal.endpoint).where(Terminal.endpoint.in_(endpoints)))
     ).all()
     if existing:
-        raise Conflict(f"already provisioned: {', '.join(sorted(existing)[:10])}")
+        raise Conflict(
+            N_("already provisioned: %(endpoints)s"), endpoints=", ".join(sorted(existing)[:10])
+        )
     identities = [r.psk_identity for r in checked if r.psk_identity]
     if identities:
         taken = (
@@ -96,7 +106,10 @@ async def provision(
             )
         ).all()
         if taken:
-            raise Conflict(f"PSK identity already used: {', '.join(sorted(taken)[:10])}")
+            raise Conflict(
+                N_("PSK identity already used: %(identities)s"),
+                identities=", ".join(sorted(taken)[:10]),
+            )
     terminals = [
         Terminal(
             endpoint=r.endpoint,
@@ -122,7 +135,9 @@ async def provision(
     try:
         await session.flush()
     except IntegrityError:
-        raise Conflict("a terminal or PSK identity in the request is already provisioned") from None
+        raise Conflict(
+            N_("a terminal or PSK identity in the request is already provisioned")
+        ) from None
     return terminals
 
 
@@ -135,11 +150,14 @@ def parse_csv(text: str) -> list[ProvisionRequest]:
     reader = csv.DictReader(io.StringIO(text))
     if reader.fieldnames is None or "endpoint" not in reader.fieldnames:
         raise InvalidInput(
-            f"CSV needs a header line with at least: endpoint ({', '.join(CSV_COLUMNS)})"
+            N_("CSV needs a header line with at least: endpoint (%(columns)s)"),
+            columns=", ".join(CSV_COLUMNS),
         )
     unknown = set(reader.fieldnames) - set(CSV_COLUMNS)
     if unknown:
-        raise InvalidInput(f"CSV has unknown columns: {', '.join(sorted(unknown))}")
+        raise InvalidInput(
+            N_("CSV has unknown columns: %(columns)s"), columns=", ".join(sorted(unknown))
+        )
     requests = []
     for row in reader:
         line = reader.line_num
@@ -157,9 +175,11 @@ def parse_csv(text: str) -> list[ProvisionRequest]:
                 )
             )
         except ValueError as exc:
-            raise InvalidInput(f"CSV line {line}: {exc}") from None
+            raise InvalidInput(
+                N_("CSV line %(line)s: %(problem)s"), line=line, problem=str(exc)
+            ) from None
     if not requests:
-        raise InvalidInput("CSV has no rows")
+        raise InvalidInput(N_("CSV has no rows"))
     return requests
 
 
@@ -169,7 +189,7 @@ async def get_terminal(session: AsyncSession, caller: Account, endpoint: str) ->
         scoped(select(Terminal).where(Terminal.endpoint == endpoint), Terminal, caller)
     )
     if terminal is None:
-        raise NotFound(f"no terminal {endpoint!r:.80} among yours")
+        raise NotFound(N_("no terminal %(endpoint).80r among yours"), endpoint=endpoint)
     return terminal
 
 
@@ -188,7 +208,9 @@ async def list_terminals(
 ) -> tuple[int, list[Terminal]]:
     """(total, one page of terminals) visible to the caller."""
     if not 1 <= f.limit <= MAX_PAGE_SIZE or f.offset < 0:
-        raise InvalidInput(f"limit must be 1-{MAX_PAGE_SIZE} and offset >= 0")
+        raise InvalidInput(
+            N_("limit must be 1-%(max)s and offset >= 0"), max=MAX_PAGE_SIZE
+        )
     statement = scoped(select(Terminal), Terminal, caller)
     if f.state is not None:
         statement = statement.where(Terminal.trading_state == f.state)

@@ -16,7 +16,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from dm_server.db.base import utcnow
 from dm_server.db.models import ResourceValue, Terminal
 from dm_server.db.models.terminal import TradingState
-from dm_server.errors import InvalidInput
+from dm_server.errors import N_, InvalidInput
 from dm_server.services import state
 from lwm2m_core.codec import jsonform
 from lwm2m_core.errors import LwM2MError
@@ -74,7 +74,7 @@ def node_from_body(value: Any, path: LwM2mPath, model: ObjectModelRepository) ->
         elif path.depth >= 3:
             document = {"value": value}
         else:
-            raise InvalidInput("a value needs an object, instance or resource path")
+            raise InvalidInput(N_("a value needs an object, instance or resource path"))
         return jsonform.node_from_json(document, model, path)
     except LwM2MError as exc:
         raise InvalidInput(str(exc)) from None

@@ -9,19 +9,24 @@ from babel.messages.extract import extract_from_dir
 from babel.messages.pofile import read_po
 
 from dashboard import i18n
+from dm_server import errors
 
 ROOT = Path(i18n.__file__).parent
+#: The service layer marks its error messages with ``N_()``; the dashboard shows them.
+SERVICE_ROOT = Path(errors.__file__).parent
 
 
 def _extracted() -> set[str]:
     method_map = [("**.py", "python"), ("templates/**.html", "jinja2")]
     options = {"templates/**.html": {"extensions": "jinja2.ext.i18n"}}
-    keywords = {"_": None, "gettext": None, "ngettext": (1, 2), "lazy_gettext": None}
+    keywords = {"_": None, "gettext": None, "ngettext": (1, 2), "lazy_gettext": None,
+                "N_": None}
     found = set()
-    for _file, _line, message, _comments, _context in extract_from_dir(
-        str(ROOT), method_map, options, keywords=keywords
-    ):
-        found.add(message if isinstance(message, str) else message[0])
+    for root in (ROOT, SERVICE_ROOT):
+        for _file, _line, message, _comments, _context in extract_from_dir(
+            str(root), method_map, options, keywords=keywords
+        ):
+            found.add(message if isinstance(message, str) else message[0])
     return found
 
 
@@ -49,5 +54,22 @@ def test_dates_and_money_follow_the_locale() -> None:
     try:
         assert i18n.gettext("Licences") == "Licences"
         assert i18n.format_money(1999, "USD") == "$19.99"
+    finally:
+        i18n.current_locale.reset(token)
+
+
+def test_service_errors_are_translated_where_shown() -> None:
+    """Services raise an English template and values; the dashboard fills in the reader's
+    language, and the error still reads in English everywhere else (logs, tests, CoAP)."""
+    i18n.compile_catalogues()
+    error = errors.Conflict(
+        errors.N_("licence %(id)s is %(state)s: nothing to revoke"), id=7, state="revoked"
+    )
+    assert error.message == str(error) == "licence 7 is revoked: nothing to revoke"
+    token = i18n.current_locale.set("ko")
+    try:
+        assert i18n.error_text(error) == "7번 라이선스는 '해지됨' 상태라 해지할 것이 없습니다."
+        unknown = errors.InvalidInput("a message nobody marked: 100%")
+        assert i18n.error_text(unknown) == "a message nobody marked: 100%"
     finally:
         i18n.current_locale.reset(token)

@@ -99,6 +99,33 @@ async def test_korean_user_sees_korean(client_factory, tree: Tree) -> None:
     assert "라이선스" in html
 
 
+async def test_refused_form_shows_the_service_message_in_korean(client_factory,
+                                                               tree: Tree) -> None:
+    """A service refuses in English templates; a Korean dealer reads the reason in Korean,
+    values filled in (and words from data, such as roles, translated too)."""
+    client = client_factory()
+    csrf = await login(client, "dealer-a")
+    await client.post("/profile", data={"csrf_token": csrf, "display_name": "딜러 A",
+                                        "locale": "ko"})
+    response = await client.post(
+        "/organization/accounts",
+        data={"csrf_token": csrf, "parent_id": tree.dealer_a.id, "username": "short-pw",
+              "password": "abc", "role": "owner"},
+        headers={"referer": "/organization"},
+    )
+    assert response.status_code == 303
+    page = (await client.get("/organization")).text
+    assert "비밀번호는 8자 이상이어야 합니다." in page
+    assert "a password needs" not in page and "short-pw" not in page
+    refused = await client.post(
+        "/organization/accounts",
+        data={"csrf_token": csrf, "parent_id": tree.owner_a1.id, "username": "below-owner",
+              "password": PASSWORD, "role": "dealer"},
+    )
+    assert refused.status_code == 403
+    assert "매장 점주 계정 아래에는 대리점 계정을 둘 수 없습니다." in refused.text
+
+
 async def test_live_stream_sends_counts_and_new_events(client_factory, tree: Tree,
                                                        database: Database, monkeypatch) -> None:
     from dashboard import live

@@ -10,7 +10,7 @@ from pydantic import BaseModel
 
 from dm_server.api.deps import CurrentAccount, Session
 from dm_server.db.models.account import Role
-from dm_server.errors import Forbidden
+from dm_server.errors import N_, Forbidden
 from dm_server.services import audit
 
 router = APIRouter(prefix="/api/v1/audit", tags=["audit"])
@@ -37,7 +37,7 @@ async def list_audit(
     offset: Annotated[int, Query(ge=0)] = 0,
 ) -> list[AuditOut]:
     if caller.role is Role.OWNER:
-        raise Forbidden("the audit log is for dealers and the administrator")
+        raise Forbidden(N_("the audit log is for dealers and the administrator"))
     entries = await audit.list_entries(
         session,
         caller,

@@ -11,7 +11,7 @@ from pydantic import BaseModel, Field
 from dm_server.api.deps import Core, CurrentAccount, Session
 from dm_server.db.models import Event, Terminal
 from dm_server.db.models.terminal import SecurityMode, TradingState
-from dm_server.errors import InvalidInput
+from dm_server.errors import N_, InvalidInput
 from dm_server.services import events, state, terminals
 
 router = APIRouter(prefix="/api/v1", tags=["terminals"])
@@ -120,7 +120,9 @@ def _provision_request(item: ProvisionIn) -> terminals.ProvisionRequest:
     try:
         key = bytes.fromhex(item.psk_key_hex) if item.psk_key_hex else None
     except ValueError:
-        raise InvalidInput(f"{item.endpoint}: psk_key_hex is not hexadecimal") from None
+        raise InvalidInput(
+            N_("%(endpoint)s: psk_key_hex is not hexadecimal"), endpoint=item.endpoint
+        ) from None
     return terminals.ProvisionRequest(
         item.endpoint, SecurityMode(item.security_mode), item.psk_identity, key, item.owner_id
     )
@@ -162,11 +164,13 @@ async def import_csv(
 ) -> list[ProvisionedOut]:
     raw = await request.body()
     if len(raw) > MAX_CSV_BYTES:
-        raise InvalidInput(f"CSV larger than {MAX_CSV_BYTES // 1024 // 1024} MB: split it")
+        raise InvalidInput(
+            N_("CSV larger than %(mb)s MB: split it"), mb=MAX_CSV_BYTES // 1024 // 1024
+        )
     try:
         text = raw.decode("utf-8-sig")
     except UnicodeDecodeError:
-        raise InvalidInput("CSV must be UTF-8 text") from None
+        raise InvalidInput(N_("CSV must be UTF-8 text")) from None
     created = await terminals.provision(session, caller, terminals.parse_csv(text))
     await session.commit()
     core.lwm2m.credentials_changed(created)
