@@ -14,24 +14,65 @@ import logging
 import shutil
 import signal
 import sys
+from collections.abc import Awaitable
 from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
+
+T = TypeVar("T")
 
 log = logging.getLogger("posfleet.demo")
 
 DEFAULT_TERMINALS = 50
 DEFAULT_DATA_DIR = Path("var/demo")
 DEFAULT_HTTP_PORT = 8000
-#: Bound on waiting for the fleet to register before licences are written.
+# Every wait in start-up is bounded, so a stuck step (a locked database, a terminal that
+# never answers) ends in a warning or a clear error, never in a silent hang.
+#: Bound on the server's start (migrations, ports) and on each database step of the set-up.
+SERVER_START_S = 60.0
+DATABASE_STEP_S = 60.0
+#: Bound on starting the simulated terminals, and on waiting for them to register before
+#: licences are written; a fleet still registering after that is used as it is.
+FLEET_START_S = 60.0
 REGISTRATION_WAIT_S = 60.0
+#: Bound on writing one licence to its terminal, and on all of the first deliveries; a
+#: licence not delivered in time stays issued (its delivery shows on the Licences page).
+LICENCE_DELIVERY_S = 30.0
+ALL_DELIVERIES_S = 120.0
 DELIVERY_CONCURRENCY = 8
+#: Bound on each part of stopping (fleet, server) so Ctrl-C always ends the demo.
+STOP_S = 30.0
 #: Shops trade this much faster than real time, so the dashboard moves while you watch.
 DEFAULT_SPEED = 20.0
 #: Files of an earlier demo run that "fresh" removes (the signing key stays: it is not data).
 FRESH_FILES = ("server.db", "server.db-wal", "server.db-shm")
 FRESH_DIRS = ("terminals",)
+
+
+class DemoStartError(RuntimeError):
+    """The demo could not be brought up; the message says which step and why."""
+
+
+async def _bounded(step: str, work: Awaitable[T], seconds: float) -> T:
+    """``work`` within ``seconds``, or :class:`DemoStartError` naming the step."""
+    try:
+        async with asyncio.timeout(seconds):
+            return await work
+    except TimeoutError:
+        raise DemoStartError(
+            f"{step} did not finish within {seconds:g} s (is the database locked by another "
+            "process, or the machine overloaded?)"
+        ) from None
+
+
+async def _stop_bounded(what: str, work: Awaitable[Any]) -> None:
+    """Stop one part within :data:`STOP_S`; a part that does not stop is left, with a warning."""
+    try:
+        async with asyncio.timeout(STOP_S):
+            await work
+    except TimeoutError:
+        log.warning("%s did not stop within %g s; leaving it", what, STOP_S)
 
 
 @dataclass(frozen=True)
@@ -96,6 +137,9 @@ def _run(args: argparse.Namespace) -> int:
         print(f"posfleet demo: {exc}. Is another server on port {args.port}? "
               "Choose another with --port.", file=sys.stderr)
         return 1
+    except DemoStartError as exc:
+        print(f"posfleet demo: {exc}", file=sys.stderr)
+        return 1
     return 0
 
 
@@ -123,8 +167,8 @@ class Demo:
         # warning; at the end of a demo that is noise, not news.
         logging.getLogger("posfleet.coaps").setLevel(logging.ERROR)
         if self.fleet is not None:
-            await self.fleet.stop()
-        await self.server.stop()
+            await _stop_bounded("the simulated fleet", self.fleet.stop())
+        await _stop_bounded("the server", self.server.stop())
 
 
 async def start_demo(
@@ -137,7 +181,11 @@ async def start_demo(
     fleet: bool = True,
     secure: bool = True,
 ) -> Demo:
-    """Bring the demo up (used by ``posfleet demo`` and the browser tests)."""
+    """Bring the demo up (used by ``posfleet demo`` and the browser tests).
+
+    Returns within the sum of the bounds above: a fleet that does not register or a licence
+    that is not delivered in time is a warning; a step that cannot go on (the server does
+    not start, the database does not answer) raises :class:`DemoStartError`."""
     from dm_server.security import generate_password
     from dm_server.server import start_server
     from dm_server.settings import Settings
@@ -149,18 +197,29 @@ async def start_demo(
         coaps_port=0 if secure else -1, dtls_address="127.0.0.1",
         admin_user="admin", admin_password=admin_password, log_level="WARNING",
     )
-    server = await start_server(settings)
+    server = await _bounded("starting the server", start_server(settings), SERVER_START_S)
+    running_fleet = None
     try:
         logins = [("admin", admin_password, "admin", "admin")]
-        logins += await _create_tree(server, password)
-        simulated = await _provision(server, terminals, secure)
+        logins += await _bounded(
+            "creating the demo accounts", _create_tree(server, password), DATABASE_STEP_S
+        )
+        simulated = await _bounded(
+            "provisioning the terminals", _provision(server, terminals, secure),
+            DATABASE_STEP_S,
+        )
         endpoints = [t.endpoint for t in simulated]
-        running_fleet = None
         if fleet and simulated:
             running_fleet = await _start_fleet(server, simulated, speed, secure)
-        await _issue_licences(server, endpoints, deliver=running_fleet is not None)
+        issued = await _bounded(
+            "issuing the demo licences", _issue_licences(server, endpoints), DATABASE_STEP_S
+        )
+        if running_fleet is not None:
+            await _deliver_licences(server, issued)
     except BaseException:
-        await server.stop()
+        if running_fleet is not None:
+            await _stop_bounded("the simulated fleet", running_fleet.stop())
+        await _stop_bounded("the server", server.stop())
         raise
     host = "127.0.0.1" if bind in ("0.0.0.0", "::") else bind  # noqa: S104 - a comparison
     return Demo(server, running_fleet, logins, f"http://{host}:{server.http_port}/",
@@ -267,10 +326,22 @@ async def _start_fleet(server: Any, simulated: list[Any], speed: float, secure: 
         manufacturer_key=_authority(server).public_key_text,
         profile=TradingProfile(speed=speed),
     )
-    await fleet.start()
-    registered = await fleet.wait_registered(REGISTRATION_WAIT_S)
+    try:
+        async with asyncio.timeout(FLEET_START_S):
+            await fleet.start()
+    except TimeoutError:
+        log.warning("the simulated fleet did not start within %g s; going on with the "
+                    "terminals started so far", FLEET_START_S)
+    try:
+        # wait_registered has its own deadline; this bound also covers a stuck poll.
+        async with asyncio.timeout(REGISTRATION_WAIT_S + 1):
+            registered = await fleet.wait_registered(REGISTRATION_WAIT_S)
+    except TimeoutError:
+        registered = fleet.stats().registered
     if registered < len(simulated):
-        log.warning("only %d of %d terminals registered in time", registered, len(simulated))
+        log.warning("only %d of %d terminals registered within %g s; the others get their "
+                    "licences when they register", registered, len(simulated),
+                    REGISTRATION_WAIT_S)
     return fleet
 
 
@@ -286,10 +357,10 @@ def _authority(server: Any) -> Any:
     return authority
 
 
-async def _issue_licences(server: Any, endpoints: list[str], deliver: bool) -> None:
+async def _issue_licences(server: Any, endpoints: list[str]) -> list[int]:
+    """Issue the planned licences; returns their ids (delivery is a separate step)."""
     from sqlalchemy import select
 
-    from dm_server.api.routes.licences import OperationsTokenWriter
     from dm_server.db.base import utcnow
     from dm_server.db.models.account import Account
     from dm_server.services import licensing
@@ -311,15 +382,49 @@ async def _issue_licences(server: Any, endpoints: list[str], deliver: bool) -> N
                 starts=min(starts, now), days=DEFAULT_LICENCE_DAYS, now=now,
             )
             issued.append(licence.id)
-    if not deliver:
-        return
+    return issued
+
+
+async def _deliver_licences(server: Any, issued: list[int]) -> None:
+    """Write the issued licences to the running fleet, each within
+    :data:`LICENCE_DELIVERY_S` and all within :data:`ALL_DELIVERIES_S`. One that is not
+    delivered in time (or fails) is a warning: the licence stays issued, and the Licences
+    page shows its delivery, from where it can be sent again."""
+    from sqlalchemy import select
+
+    from dm_server.api.routes.licences import OperationsTokenWriter
+    from dm_server.db.models.account import Account
+    from dm_server.services import licensing
+
     writer = OperationsTokenWriter(server.lwm2m.operations)
     gate = asyncio.Semaphore(DELIVERY_CONCURRENCY)
 
-    async def one(licence_id: int) -> None:
-        async with gate, server.db.session() as session:
-            admin = await session.scalar(select(Account).where(Account.parent_id.is_(None)))
-            licence = await licensing.get_licence(session, admin, licence_id)
-            await licensing.deliver(session, admin, licence, writer)
+    async def one(licence_id: int) -> bool:
+        async with gate:
+            try:
+                async with asyncio.timeout(LICENCE_DELIVERY_S), server.db.session() as session:
+                    admin = await session.scalar(
+                        select(Account).where(Account.parent_id.is_(None))
+                    )
+                    licence = await licensing.get_licence(session, admin, licence_id)
+                    await licensing.deliver(session, admin, licence, writer)
+                    return True
+            except TimeoutError:
+                return False
+            except Exception:
+                log.warning("licence %d: delivery failed", licence_id, exc_info=True)
+                return False
 
-    await asyncio.gather(*(one(i) for i in issued))
+    tasks = [asyncio.create_task(one(i)) for i in issued]
+    if not tasks:
+        return
+    done, late = await asyncio.wait(tasks, timeout=ALL_DELIVERIES_S)
+    for task in late:
+        task.cancel()
+    await asyncio.gather(*late, return_exceptions=True)
+    delivered = sum(1 for t in done if not t.cancelled() and t.result())
+    if delivered < len(issued):
+        log.warning("%d of %d demo licences were not delivered within the bounds (%g s each, "
+                    "%g s in all); they stay issued and can be sent again from the Licences "
+                    "page", len(issued) - delivered, len(issued), LICENCE_DELIVERY_S,
+                    ALL_DELIVERIES_S)
