@@ -627,6 +627,9 @@ def _summarise(kind: str, path: str, outcome: dict[str, Any]) -> str:
     code = outcome.get("code", "")
     if outcome.get("status") == "queued":
         return _("%(kind)s %(path)s queued until the terminal wakes up.", kind=kind, path=path)
+    if outcome.get("status") == "timeout":
+        return _("%(kind)s %(path)s: the terminal did not answer in time; it may or may not "
+                 "have done it.", kind=kind, path=path)
     if "value" in outcome and kind == "read":
         text = str(outcome["value"])
         return _("%(kind)s %(path)s: %(code)s %(value)s", kind=kind, path=path, code=code,

@@ -73,3 +73,16 @@ def test_service_errors_are_translated_where_shown() -> None:
         assert i18n.error_text(unknown) == "a message nobody marked: 100%"
     finally:
         i18n.current_locale.reset(token)
+
+
+def test_operation_timeout_is_summarised_in_the_users_language() -> None:
+    from dashboard.pages import _summarise
+
+    i18n.compile_catalogues()
+    token = i18n.current_locale.set("ko")
+    try:
+        text = _summarise("Reboot", "/3/0/4", {"status": "timeout", "message": "no answer"})
+    finally:
+        i18n.current_locale.reset(token)
+    assert text == ("Reboot /3/0/4: 단말기가 제때 응답하지 않았습니다. "
+                    "실행되었는지는 알 수 없습니다.")
