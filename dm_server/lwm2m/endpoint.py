@@ -48,7 +48,7 @@ from dm_server.lwm2m.requester import Requester
 from dm_server.lwm2m.site import GuardedSite, RateLimiter
 from dm_server.services import events, registrations, values
 from dm_server.services.operations import OperationService
-from dm_server.services.registrations import Origin
+from dm_server.services.registrations import Origin, RegisterParams
 from dm_server.settings import Settings
 from lwm2m_core import codec
 from lwm2m_core.errors import LwM2MError
@@ -225,33 +225,42 @@ class Lwm2mEndpoint:
 
     # --- registration interface ----------------------------------------------------------
 
-    def _peer(self, terminal: Terminal, registration: Registration, remote: Any) -> Peer:
+    def _peer(
+        self, terminal_id: int, endpoint: str, registration: Any, remote: Any, origin: Origin
+    ) -> Peer:
+        """Remember where the terminal is (``registration``: the ORM row or a Registered)."""
         peer = Peer(
-            terminal.id,
-            terminal.endpoint,
+            terminal_id,
+            endpoint,
             registration.scheme,
             registration.address,
             registration.lwm2m_version,
             registration.content_format,
             registration.queue_mode,
             remote=remote,
+            psk_identity=origin.psk_identity,
         )
         self.peers.put(peer)
         return peer
 
+    async def _register_many(
+        self, session: Any, requests: list[tuple[RegisterParams, Origin]]
+    ) -> list[Any]:
+        return await registrations.register_many(
+            session, requests, dev_auto_accept=self.settings.dev_auto_accept
+        )
+
     async def _register(self, request: Message) -> Message:
         params = parse_register(request, self.settings)
         origin = origin_of(request)
-        terminal, registration = await self.commits.run(
-            lambda session: registrations.register(
-                session, params, origin, dev_auto_accept=self.settings.dev_auto_accept
-            )
+        registration = await self.commits.run_bulk(self._register_many, (params, origin))
+        self.tracker.cancel_all(registration.terminal_id)
+        peer = self._peer(
+            registration.terminal_id, registration.endpoint, registration, request.remote, origin
         )
-        self.tracker.cancel_all(terminal.id)
-        peer = self._peer(terminal, registration, request.remote)
         log.info(
             "registered %s from %s://%s as /rd/%s (lt=%d b=%s lwm2m=%s)",
-            terminal.endpoint,
+            registration.endpoint,
             origin.scheme,
             origin.address,
             registration.location_id,
@@ -261,7 +270,7 @@ class Lwm2mEndpoint:
         )
         self._spawn(
             self.operations.after_register(peer, list(registration.objects)),
-            f"after Register {terminal.endpoint}",
+            f"after Register {registration.endpoint}",
         )
         return response(CoapCode.CREATED, location_path=(*RD_PATH, registration.location_id))
 
@@ -286,7 +295,7 @@ class Lwm2mEndpoint:
         )
         peer = self.peers.get(terminal.id)
         if peer is None or peer.remote is not request.remote:
-            peer = self._peer(terminal, registration, request.remote)
+            peer = self._peer(terminal.id, terminal.endpoint, registration, request.remote, origin)
         peer.queue_mode = registration.queue_mode
         peer.last_heard = time.monotonic()
         self._spawn(self.operations.flush_queue(peer), f"after Update {terminal.endpoint}")
@@ -350,6 +359,18 @@ class Lwm2mEndpoint:
             )
             return terminal, new
 
+        peer = self.peers.find_by_address(origin.scheme, origin.address)
+        if (
+            peer is not None
+            and not others
+            and (origin.scheme != "coaps" or peer.psk_identity == origin.psk_identity)
+        ):
+            # The hot path: a registered sender known in memory, events only. Its events
+            # join every other Send of the batch in one INSERT; 2.04 after the commit.
+            await self.commits.run_bulk(self._store_sends, (peer.terminal_id, found))
+            peer.last_heard = time.monotonic()
+            log.debug("Send from %s: %d event(s)", peer.endpoint, len(found))
+            return response(CoapCode.CHANGED)
         terminal, new = await self.commits.run(store)
         if terminal is None:
             log.warning("Send from %s://%s refused: not registered", origin.scheme, origin.address)
@@ -359,6 +380,10 @@ class Lwm2mEndpoint:
             peer.last_heard = time.monotonic()
         log.debug("Send from %s: %d event(s), %d new", terminal.endpoint, len(found), new)
         return response(CoapCode.CHANGED)
+
+    @staticmethod
+    async def _store_sends(session: Any, sends: list[tuple[int, list[Any]]]) -> list[int]:
+        return await events.store_sent_events(session, sends)
 
     async def _on_notification(self, *args: Any) -> None:
         await self.operations.on_notification(*args)

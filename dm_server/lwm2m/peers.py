@@ -24,6 +24,8 @@ class Peer:
     queue_mode: bool = False
     #: The aiocoap remote of the terminal's last request, or None after a restart.
     remote: Any = None
+    #: The DTLS identity it registered with (a Send over DTLS must come from the same).
+    psk_identity: str | None = None
     #: time.monotonic() of the last message from the terminal (for queue mode).
     last_heard: float = field(default_factory=time.monotonic)
 

@@ -14,6 +14,8 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from dm_server.db.base import utcnow
+from dm_server.db.batch import dialect_insert
 from dm_server.db.models import Account, Event, Terminal
 from dm_server.db.scope import scoped
 from dm_server.errors import InvalidInput
@@ -97,6 +99,26 @@ async def store_events(
     if new < len(events):
         log.info("%s: %d repeated event(s) skipped", terminal.endpoint, len(events) - new)
     return new
+
+
+async def store_sent_events(
+    session: AsyncSession, sends: list[tuple[int, list[dict[str, Any]]]], source: str = "send"
+) -> list[int]:
+    """Every event of many Sends, ``(terminal id, events)`` each, in one bulk INSERT that
+    skips Event IDs already stored (``ON CONFLICT DO NOTHING`` on the unique pair): no
+    look-up first, no ORM objects. Returns the number of events each Send carried."""
+    now = utcnow()
+    rows = [
+        {**event, "terminal_id": terminal_id, "source": source, "received_at": now}
+        for terminal_id, found in sends
+        for event in found
+    ]
+    if rows:
+        statement = dialect_insert(session, Event.__table__).on_conflict_do_nothing(
+            index_elements=["terminal_id", "event_uid"]
+        )
+        await session.execute(statement, rows)
+    return [len(found) for _, found in sends]
 
 
 async def list_events(

@@ -16,12 +16,14 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import select
+from sqlalchemy import update as update_statement
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from dm_server.db.base import utcnow
+from dm_server.db.batch import dialect_insert
 from dm_server.db.models import QueuedOperation, Registration, Terminal
 from dm_server.db.models.operation import OperationStatus
-from dm_server.db.models.terminal import SecurityMode, TradingState
+from dm_server.db.models.terminal import SecurityMode, TerminalStateChange, TradingState
 from dm_server.errors import RegistrationRefused
 from dm_server.services import state
 from dm_server.services.terminals import ENDPOINT_PATTERN
@@ -180,6 +182,163 @@ async def register(
     if terminal.trading_state is TradingState.OFFLINE:
         state.set_state(session, terminal, TradingState.IDLE, "registered", now)
     return terminal, registration
+
+
+@dataclass(frozen=True)
+class Registered:
+    """What a Register wrote (the bulk path answers with this, not ORM objects)."""
+
+    terminal_id: int
+    endpoint: str
+    location_id: str
+    lifetime_s: int
+    lwm2m_version: str
+    binding: str
+    queue_mode: bool
+    scheme: str
+    address: str
+    content_format: int | None
+    objects: list[dict[str, object]]
+
+
+async def register_many(
+    session: AsyncSession,
+    requests: list[tuple[RegisterParams, Origin]],
+    *,
+    dev_auto_accept: bool,
+    now: datetime | None = None,
+) -> list[Registered | RegistrationRefused]:
+    """Many Registers in a few Core statements: one SELECT of the named terminals, one
+    INSERT of the auto-accepted new ones, one upsert of the registrations (on the unique
+    terminal id), one INSERT of the state changes, one UPDATE of the terminals. Each
+    request is answered with what was written or with its refusal (nothing written for
+    it). A terminal named twice in one batch keeps the later registration."""
+    now = now or utcnow()
+    answers: list[Registered | RegistrationRefused | None] = [None] * len(requests)
+    names = {params.endpoint for params, _ in requests}
+    known = {
+        row.endpoint: row
+        for row in await session.execute(
+            select(
+                Terminal.id,
+                Terminal.endpoint,
+                Terminal.security_mode,
+                Terminal.psk_identity,
+                Terminal.trading_state,
+            ).where(Terminal.endpoint.in_(names))
+        )
+    }
+    accepted: list[int] = []
+    for index, (params, origin) in enumerate(requests):
+        try:
+            if not ENDPOINT_PATTERN.fullmatch(params.endpoint):
+                raise RegistrationRefused(
+                    f"endpoint name {params.endpoint!r:.60} is not valid", CoapCode.BAD_REQUEST
+                )
+            authorise(known.get(params.endpoint), params.endpoint, origin, dev_auto_accept)  # type: ignore[arg-type]
+        except RegistrationRefused as exc:
+            answers[index] = exc
+            continue
+        accepted.append(index)
+    new_names = sorted({requests[i][0].endpoint for i in accepted} - set(known))
+    if new_names:
+        created = await session.execute(
+            dialect_insert(session, Terminal.__table__).returning(
+                Terminal.__table__.c.id, Terminal.__table__.c.endpoint
+            ),
+            [
+                {
+                    "endpoint": name,
+                    "security_mode": SecurityMode.NOSEC,
+                    "auto_accepted": True,
+                    "trading_state": TradingState.OFFLINE,
+                    "state_changed_at": now,
+                    "created_at": now,
+                }
+                for name in new_names
+            ],
+        )
+        ids = {endpoint: terminal_id for terminal_id, endpoint in created}
+        for name in new_names:
+            log.info("development auto-accept: created terminal %s", name)
+        offline = {name: (ids[name], TradingState.OFFLINE) for name in new_names}
+    else:
+        offline = {}
+    states = {row.endpoint: (row.id, row.trading_state) for row in known.values()} | offline
+    rows: dict[int, dict[str, Any]] = {}
+    for index in accepted:
+        params, origin = requests[index]
+        terminal_id = states[params.endpoint][0]
+        row = {
+            "terminal_id": terminal_id,
+            "location_id": secrets.token_hex(LOCATION_ID_BYTES),
+            "lifetime_s": params.lifetime_s,
+            "lwm2m_version": params.lwm2m_version,
+            "binding": params.binding,
+            "queue_mode": params.queue_mode,
+            "scheme": origin.scheme,
+            "address": origin.address,
+            "links_text": params.links_text,
+            "objects": objects_json(params.objects),
+            "content_format": _announced_format(params.objects),
+            "registered_at": now,
+            "updated_at": now,
+            "expires_at": now + timedelta(seconds=params.lifetime_s),
+            "ended_at": None,
+            "end_reason": "",
+        }
+        rows[terminal_id] = row
+        answers[index] = Registered(
+            terminal_id,
+            params.endpoint,
+            row["location_id"],
+            params.lifetime_s,
+            params.lwm2m_version,
+            params.binding,
+            params.queue_mode,
+            origin.scheme,
+            origin.address,
+            row["content_format"],
+            row["objects"],
+        )
+    if rows:
+        insert = dialect_insert(session, Registration.__table__)
+        columns = next(iter(rows.values()))
+        replaced = {name: insert.excluded[name] for name in columns if name != "terminal_id"}
+        await session.execute(
+            insert.on_conflict_do_update(index_elements=["terminal_id"], set_=replaced),
+            list(rows.values()),
+        )
+        waking = [
+            terminal_id
+            for terminal_id, trading in states.values()
+            if terminal_id in rows and trading is TradingState.OFFLINE
+        ]
+        if waking:
+            await session.execute(
+                TerminalStateChange.__table__.insert(),
+                [
+                    {
+                        "terminal_id": terminal_id,
+                        "state": TradingState.IDLE,
+                        "previous": TradingState.OFFLINE,
+                        "reason": "registered",
+                        "at": now,
+                    }
+                    for terminal_id in waking
+                ],
+            )
+            await session.execute(
+                update_statement(Terminal.__table__)
+                .where(Terminal.__table__.c.id.in_(waking))
+                .values(trading_state=TradingState.IDLE, state_changed_at=now)
+            )
+        await session.execute(
+            update_statement(Terminal.__table__)
+            .where(Terminal.__table__.c.id.in_(list(rows)))
+            .values(last_seen_at=now)
+        )
+    return [answer for answer in answers if answer is not None]
 
 
 async def active_registration(
