@@ -10,6 +10,7 @@ expires queued operations.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import os
 import socket
@@ -155,8 +156,14 @@ class Lwm2mEndpoint:
         )
 
     async def stop(self) -> None:
+        # The sweep must be over before the database goes away: a sweep cancelled in the
+        # middle of a session, left to finish after the engine is disposed, waits forever on
+        # aiosqlite and hangs the event loop's shutdown.
         if self._sweeper is not None:
             self._sweeper.cancel()
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await self._sweeper
+            self._sweeper = None
         await self.tracker.close()
         await self.operations.writer.close()
         await self.commits.close()
