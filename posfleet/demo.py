@@ -180,12 +180,14 @@ async def start_demo(
     speed: float = DEFAULT_SPEED,
     fleet: bool = True,
     secure: bool = True,
+    outages: bool = True,
 ) -> Demo:
     """Bring the demo up (used by ``posfleet demo`` and the browser tests).
 
     Returns within the sum of the bounds above: a fleet that does not register or a licence
     that is not delivered in time is a warning; a step that cannot go on (the server does
-    not start, the database does not answer) raises :class:`DemoStartError`."""
+    not start, the database does not answer) raises :class:`DemoStartError`. ``outages``
+    off keeps every simulated terminal online, for tests that act on a chosen terminal."""
     from dm_server.security import generate_password
     from dm_server.server import start_server
     from dm_server.settings import Settings
@@ -210,7 +212,7 @@ async def start_demo(
         )
         endpoints = [t.endpoint for t in simulated]
         if fleet and simulated:
-            running_fleet = await _start_fleet(server, simulated, speed, secure)
+            running_fleet = await _start_fleet(server, simulated, speed, secure, outages)
         issued = await _bounded(
             "issuing the demo licences", _issue_licences(server, endpoints), DATABASE_STEP_S
         )
@@ -315,7 +317,9 @@ async def _provision(server: Any, count: int, secure: bool) -> list[Any]:
     return simulated
 
 
-async def _start_fleet(server: Any, simulated: list[Any], speed: float, secure: bool) -> Any:
+async def _start_fleet(
+    server: Any, simulated: list[Any], speed: float, secure: bool, outages: bool
+) -> Any:
     """The terminal engineer's simulator, trusting the server's licence key."""
     from device_client.simulator import Fleet, TradingProfile
 
@@ -325,6 +329,7 @@ async def _start_fleet(server: Any, simulated: list[Any], speed: float, secure: 
         uri, simulated, server.settings.data_dir / "terminals",
         manufacturer_key=_authority(server).public_key_text,
         profile=TradingProfile(speed=speed),
+        **({} if outages else {"flaky_share": 0.0}),
     )
     try:
         async with asyncio.timeout(FLEET_START_S):

@@ -35,8 +35,9 @@ if not CHROMIUM.exists() or shutil.which("chromium") is None:
 async def running(tmp_path):  # type: ignore[no-untyped-def]
     from posfleet.demo import start_demo
 
+    # No simulated outages: a terminal the test reboots must not be offline by chance.
     demo = await start_demo(tmp_path / "demo", terminals=10, http_port=0, password=PASSWORD,
-                            speed=20.0)
+                            speed=20.0, outages=False)
     try:
         yield demo
     finally:
