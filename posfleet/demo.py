@@ -27,6 +27,8 @@ log = logging.getLogger("posfleet.demo")
 DEFAULT_TERMINALS = 50
 DEFAULT_DATA_DIR = Path("var/demo")
 DEFAULT_HTTP_PORT = 8000
+#: Share of simulated terminals that lose power or network now and then (off in tests).
+DEMO_OUTAGE_SHARE = 0.05
 # Every wait in start-up is bounded, so a stuck step (a locked database, a terminal that
 # never answers) ends in a warning or a clear error, never in a silent hang.
 #: Bound on the server's start (migrations, ports) and on each database step of the set-up.
@@ -329,7 +331,7 @@ async def _start_fleet(
         uri, simulated, server.settings.data_dir / "terminals",
         manufacturer_key=_authority(server).public_key_text,
         profile=TradingProfile(speed=speed),
-        **({} if outages else {"flaky_share": 0.0}),
+        flaky_share=DEMO_OUTAGE_SHARE if outages else 0.0,
     )
     try:
         async with asyncio.timeout(FLEET_START_S):

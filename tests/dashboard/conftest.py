@@ -7,7 +7,6 @@ import functools
 import os
 import re
 import shutil
-import uuid
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -28,6 +27,7 @@ from dm_server.db.session import Database
 from dm_server.security import TokenSigner
 from dm_server.services import accounts
 from dm_server.settings import Settings
+from tests.databases import postgres_scratch_database
 
 PASSWORD = "correct-horse-1"
 #: Argon2 is slow on purpose; a real hash per distinct password is enough for tests.
@@ -48,16 +48,9 @@ def migrated_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
         upgrade(f"sqlite:///{path}")
         yield f"sqlite:///{path}"
         return
-    name = f"posfleet_dash_{uuid.uuid4().hex[:10]}"
-    admin = create_engine(server_url, isolation_level="AUTOCOMMIT")
-    with admin.connect() as connection:
-        connection.execute(text(f'CREATE DATABASE "{name}"'))
-    url = make_url(server_url).set(database=name).render_as_string(hide_password=False)
-    upgrade(url)
-    yield url
-    with admin.connect() as connection:
-        connection.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-    admin.dispose()
+    with postgres_scratch_database(server_url, "posfleet_dash") as url:
+        upgrade(url)
+        yield url
 
 
 @pytest.fixture()

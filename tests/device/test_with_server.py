@@ -5,15 +5,11 @@ firmware from the server's package store, and one-command provisioning of a flee
 from __future__ import annotations
 
 import asyncio
-import os
-import uuid
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
 import httpx
 import pytest
-from sqlalchemy import create_engine, text
-from sqlalchemy.engine import make_url
 
 import dm_server.firmware
 from device_client.agent import Agent, run_terminal
@@ -22,6 +18,7 @@ from dm_server.server import DmServer, start_server
 from dm_server.settings import Settings
 from lwm2m_core.numbers import FirmwareUpdateResult
 from posfleet.licence_token import load_or_create_signing_key, public_key_text
+from tests.databases import database_for_test
 from tests.device.conftest import wait_registered
 from tests.device.test_firmware import make_package
 
@@ -31,22 +28,8 @@ ADMIN_PASSWORD = "device-test-password"
 
 @pytest.fixture
 def database_url(tmp_path: Path) -> Iterator[str]:
-    """SQLite in tmp, or a fresh database on the PostgreSQL of POSFLEET_TEST_DATABASE_URL."""
-    base = os.environ.get("POSFLEET_TEST_DATABASE_URL")
-    if not base:
-        yield f"sqlite+aiosqlite:///{tmp_path / 'server.db'}"
-        return
-    url = make_url(base)
-    name = f"posfleet_dev_{uuid.uuid4().hex[:12]}"
-    admin = create_engine(url.set(drivername="postgresql+psycopg"), isolation_level="AUTOCOMMIT")
-    with admin.connect() as connection:
-        connection.execute(text(f'CREATE DATABASE "{name}"'))
-    try:
-        yield url.set(database=name).render_as_string(hide_password=False)
-    finally:
-        with admin.connect() as connection:
-            connection.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        admin.dispose()
+    with database_for_test(tmp_path, "posfleet_dev") as url:
+        yield url
 
 
 @pytest.fixture

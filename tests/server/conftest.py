@@ -8,17 +8,15 @@ the test and dropped after it (so parallel runs and other suites never collide).
 from __future__ import annotations
 
 import os
-import uuid
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
 import httpx
 import pytest
-from sqlalchemy import create_engine, text
-from sqlalchemy.engine import make_url
 
 from dm_server.server import DmServer, start_server
 from dm_server.settings import Settings
+from tests.databases import database_for_test
 from tests.server.fake_terminal import FakeTerminal
 
 # No SO_REUSEPORT on test sockets: another process binding port 0 could share them.
@@ -29,21 +27,8 @@ ADMIN_PASSWORD = "admin-test-password"
 
 @pytest.fixture
 def database_url(tmp_path: Path) -> Iterator[str]:
-    base = os.environ.get("POSFLEET_TEST_DATABASE_URL")
-    if not base:
-        yield f"sqlite+aiosqlite:///{tmp_path / 'server.db'}"
-        return
-    url = make_url(base)
-    name = f"posfleet_srv_{uuid.uuid4().hex[:12]}"
-    admin = create_engine(url.set(drivername="postgresql+psycopg"), isolation_level="AUTOCOMMIT")
-    with admin.connect() as connection:
-        connection.execute(text(f'CREATE DATABASE "{name}"'))
-    try:
-        yield url.set(database=name).render_as_string(hide_password=False)
-    finally:
-        with admin.connect() as connection:
-            connection.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        admin.dispose()
+    with database_for_test(tmp_path, "posfleet_srv") as url:
+        yield url
 
 
 @pytest.fixture
