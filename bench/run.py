@@ -58,20 +58,10 @@ def _senml(values: dict[str, object]) -> tuple[int, bytes]:
 
 
 #: What every simulated terminal answers when the server reads: the Manufacturer (the read
-#: phase) and the POS Terminal instance (the server observes it after each Register).
+#: phase) and the POS Terminal's Trading State (the server observes it after each Register).
 READ_ANSWERS = {
     ("3", "0", "0"): _senml({"/3/0/0": "PosFleet"}),
-    ("26241", "0"): _senml(
-        {
-            "/26241/0/0": 1,
-            "/26241/0/1": False,
-            "/26241/0/6": 0,
-            "/26241/0/7": 0,
-            "/26241/0/8": 0,
-            "/26241/0/9": 0,
-            "/26241/0/11": "KRW",
-        }
-    ),
+    ("26241", "0", "0"): _senml({"/26241/0/0": 1}),
 }
 SETTLE_S = 1.0
 

@@ -362,7 +362,7 @@ class Lwm2mEndpoint:
                 return None, 0
             new = await events.store_events(session, terminal, found, "send")
             await values.store_values(
-                session, terminal, [(r.path, r.value) for r in others], "send"
+                session, {terminal.id: [(r.path, r.value) for r in others]}, "send"
             )
             return terminal, new
 

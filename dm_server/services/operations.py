@@ -33,7 +33,7 @@ from dm_server.lwm2m.operations import (
 )
 from dm_server.lwm2m.peers import Peer, PeerTable
 from dm_server.lwm2m.requester import Response
-from dm_server.services import events, values
+from dm_server.services import events, state, values
 from dm_server.settings import Settings
 from lwm2m_core.model import ObjectModelRepository
 from lwm2m_core.numbers import ContentFormat
@@ -43,8 +43,10 @@ log = logging.getLogger(__name__)
 
 #: Notification values are written at most this often (seconds), in one transaction.
 NOTIFY_BATCH_INTERVAL_S = 0.05
-#: Observed automatically on every terminal that has it: trading state follows it.
-POS_TERMINAL_INSTANCE = LwM2mPath(26241, 0)
+#: POS Terminal Trading State, observed on every terminal that has object 26241: the
+#: trading state follows it. Only this resource: the instance's sales counters change on
+#: every sale, and observing them made each sale a notification (Send carries the sales).
+TRADING_STATE_RESOURCE = LwM2mPath.parse(state.TRADING_STATE_PATH)
 
 
 class OperationService:
@@ -116,8 +118,10 @@ class OperationService:
                 }
             if peer is None:
                 raise TerminalUnreachable(
-                    N_('%(endpoint)s is offline; retry when it is registered, or send with '
-                       '"queue": true to deliver it at its next registration'),
+                    N_(
+                        "%(endpoint)s is offline; retry when it is registered, or send with "
+                        '"queue": true to deliver it at its next registration'
+                    ),
                     endpoint=endpoint,
                 )
         return await self.run_now(peer, request)
@@ -211,7 +215,7 @@ class OperationService:
             terminal = await session.get(Terminal, terminal_id)
             if terminal is None:
                 return
-            await values.store_values(session, terminal, items, source)
+            await values.store_values(session, {terminal_id: items}, source)
             event_records = [
                 r for r in _as_records(items) if r.path.object_id == events.POS_EVENT_OBJECT
             ]
@@ -233,12 +237,12 @@ class OperationService:
             wanted, queued = await self._pending_work(peer.terminal_id)
         paths: dict[str, int | None] = {path: fmt for path, fmt in wanted}
         has_pos = any(
-            o.get("object_id") == POS_TERMINAL_INSTANCE.object_id
-            and POS_TERMINAL_INSTANCE.object_instance_id in (o.get("instances") or [])
+            o.get("object_id") == TRADING_STATE_RESOURCE.object_id
+            and TRADING_STATE_RESOURCE.object_instance_id in (o.get("instances") or [])
             for o in objects
         )
         if has_pos:
-            paths.setdefault(str(POS_TERMINAL_INSTANCE), None)
+            paths.setdefault(str(TRADING_STATE_RESOURCE), None)
         await self._reobserve(peer, paths)
         if queued is not None:
             await self.flush_queue(peer)
@@ -391,10 +395,11 @@ class ValueWriter:
             return
         try:
             async with self.db.write_lock(), self.db.session() as session:
-                found = await session.scalars(select(Terminal).where(Terminal.id.in_(batch)))
-                for terminal in found:
-                    items = list(batch[terminal.id].values())
-                    await values.store_values(session, terminal, items, "observe")
+                await values.store_values(
+                    session,
+                    {terminal_id: bucket.values() for terminal_id, bucket in batch.items()},
+                    "observe",
+                )
         except Exception:
             log.exception("notification values of %d terminal(s) not stored", len(batch))
 

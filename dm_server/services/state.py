@@ -7,9 +7,10 @@ terminal has not reported it.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from datetime import datetime
 
-from sqlalchemy import func, select
+from sqlalchemy import func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from dm_server.db.base import utcnow
@@ -49,6 +50,42 @@ def set_state(
     terminal.trading_state = state
     terminal.state_changed_at = now
     return True
+
+
+async def follow_reports(
+    session: AsyncSession,
+    current: Mapping[int, TradingState],
+    reported: Mapping[int, TradingState],
+    reason: str,
+    now: datetime,
+) -> list[int]:
+    """Move many terminals to the state they report (terminal id -> state), given their
+    ``current`` states: a history row and an UPDATE for each that changes. An Offline
+    terminal stays Offline (only a registration brings it back). Returns those changed."""
+    changes = [
+        (terminal_id, current[terminal_id], state)
+        for terminal_id, state in reported.items()
+        if current.get(terminal_id) not in (None, TradingState.OFFLINE, state)
+    ]
+    if not changes:
+        return []
+    await session.execute(
+        TerminalStateChange.__table__.insert(),
+        [
+            {"terminal_id": terminal_id, "state": state, "previous": previous,
+             "reason": reason, "at": now}
+            for terminal_id, previous, state in changes
+        ],
+    )  # fmt: skip
+    table = Terminal.__table__
+    for state in {state for _, _, state in changes}:
+        moved = [terminal_id for terminal_id, _, new in changes if new is state]
+        await session.execute(
+            update(table)
+            .where(table.c.id.in_(moved))
+            .values(trading_state=state, state_changed_at=now)
+        )
+    return [terminal_id for terminal_id, _, _ in changes]
 
 
 async def fleet_counts(session: AsyncSession, caller: Account) -> dict[str, int]:

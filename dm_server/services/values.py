@@ -6,16 +6,16 @@ only decides how an API body maps to that form and keeps the ``resource_values``
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Mapping
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import bindparam, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from dm_server.db.base import utcnow
+from dm_server.db.batch import dialect_insert
 from dm_server.db.models import ResourceValue, Terminal
-from dm_server.db.models.terminal import TradingState
 from dm_server.errors import N_, InvalidInput
 from dm_server.services import state
 from lwm2m_core.codec import jsonform
@@ -82,43 +82,67 @@ def node_from_body(value: Any, path: LwM2mPath, model: ObjectModelRepository) ->
 
 async def store_values(
     session: AsyncSession,
-    terminal: Terminal,
-    items: Iterable[tuple[LwM2mPath, Value]],
+    batch: Mapping[int, Iterable[tuple[LwM2mPath, Value]]],
     source: str,
     now: datetime | None = None,
 ) -> int:
-    """Upsert last known values; also follows trading state and firmware version."""
+    """Upsert the last known values of many terminals (terminal id -> values) in one
+    statement, and follow what they report: trading state and firmware version.
+
+    Core statements, not ORM objects: notifications of a whole fleet arrive here in
+    batches, and one look-up per terminal was most of a Register's cost. Terminals gone
+    from the database meanwhile are skipped. Returns the number of values written.
+    """
     now = now or utcnow()
-    latest = {str(path): value_to_json(value) for path, value in items}
+    latest = {
+        terminal_id: {str(path): value_to_json(value) for path, value in items}
+        for terminal_id, items in batch.items()
+    }
+    latest = {terminal_id: found for terminal_id, found in latest.items() if found}
     if not latest:
         return 0
-    existing = {
-        row.path: row
-        for row in await session.scalars(
-            select(ResourceValue).where(
-                ResourceValue.terminal_id == terminal.id, ResourceValue.path.in_(list(latest))
-            )
+    current = {
+        row.id: row.trading_state
+        for row in await session.execute(
+            select(Terminal.id, Terminal.trading_state).where(Terminal.id.in_(list(latest)))
         )
     }
-    for path, value in latest.items():
-        row = existing.get(path)
-        if row is None:
-            session.add(
-                ResourceValue(
-                    terminal_id=terminal.id, path=path, value=value, source=source, updated_at=now
-                )
-            )
-        else:
-            row.value, row.source, row.updated_at = value, source, now
-    if state.TRADING_STATE_PATH in latest and terminal.trading_state is not TradingState.OFFLINE:
-        state.set_state(
-            session,
-            terminal,
-            state.state_from_report(latest[state.TRADING_STATE_PATH]),
-            f"{source} {state.TRADING_STATE_PATH}",
-            now,
+    rows = [
+        {"terminal_id": terminal_id, "path": path, "value": value, "source": source,
+         "updated_at": now}
+        for terminal_id, found in latest.items() if terminal_id in current
+        for path, value in found.items()
+    ]  # fmt: skip
+    if not rows:
+        return 0
+    insert = dialect_insert(session, ResourceValue.__table__)
+    await session.execute(
+        insert.on_conflict_do_update(
+            index_elements=["terminal_id", "path"],
+            set_={name: insert.excluded[name] for name in ("value", "source", "updated_at")},
+        ),
+        rows,
+    )
+    reported = {
+        terminal_id: state.state_from_report(found[state.TRADING_STATE_PATH])
+        for terminal_id, found in latest.items()
+        if state.TRADING_STATE_PATH in found and terminal_id in current
+    }
+    if reported:
+        await state.follow_reports(
+            session, current, reported, f"{source} {state.TRADING_STATE_PATH}", now
         )
-    firmware = latest.get(FIRMWARE_VERSION_PATH)
-    if isinstance(firmware, str):
-        terminal.firmware_version = firmware[:64]
-    return len(latest)
+    firmware = [
+        {"terminal": terminal_id, "version": found[FIRMWARE_VERSION_PATH][:64]}
+        for terminal_id, found in latest.items()
+        if isinstance(found.get(FIRMWARE_VERSION_PATH), str) and terminal_id in current
+    ]
+    if firmware:
+        table = Terminal.__table__
+        await session.execute(
+            update(table)
+            .where(table.c.id == bindparam("terminal"))
+            .values(firmware_version=bindparam("version")),
+            firmware,
+        )
+    return len(rows)

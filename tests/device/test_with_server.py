@@ -88,7 +88,7 @@ async def test_dtls_agent_is_managed_through_the_rest_api(dm, api, tmp_path):
         result = await operate(api, "t-dtls", "read", path="/3/0/2")
         assert result["status"] == "done", result
         assert "SN-t-dtls" in str(result)
-        # /3/0/15 rather than a POS Terminal resource: the server observes /26241/0 itself.
+        # /3/0/15 rather than a POS Terminal resource: the server observes /26241/0/0 itself.
         result = await operate(api, "t-dtls", "write", path="/3/0/15", value="Europe/Berlin",
                                format="text")
         assert result["status"] == "done", result

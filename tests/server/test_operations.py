@@ -119,9 +119,9 @@ async def test_execute_discover_attributes_create_delete(server, api, terminals)
 
 async def test_observe_keeps_notifications_and_follows_trading_state(server, api, terminals):
     terminal = await registered(server, api, terminals)
-    # The server observes /26241/0 by itself after Register (trading state).
+    # The server observes the trading state by itself after Register.
     for _ in range(30):
-        if "/26241/0" in (await state_of(api, "pos-op"))["observations"]:
+        if "/26241/0/0" in (await state_of(api, "pos-op"))["observations"]:
             break
         await asyncio.sleep(0.1)
     answer = await api.post("/api/v1/terminals/pos-op/observe", json={"path": "/3/0/3"})
@@ -135,7 +135,7 @@ async def test_observe_keeps_notifications_and_follows_trading_state(server, api
         await asyncio.sleep(0.1)
     assert detail["firmware_version"] == "1.1.0"
     assert detail["trading_state"] == "running"
-    assert set(detail["observations"]) >= {"/3/0/3", "/26241/0"}
+    assert set(detail["observations"]) >= {"/3/0/3", "/26241/0/0"}
 
     answer = await api.post("/api/v1/terminals/pos-op/cancel-observe", json={"path": "/3/0/3"})
     assert answer.json()["status"] == "done"
