@@ -57,6 +57,9 @@ class Counters:
     retransmitted: int = 0
     failed: int = 0
     server_requests: int = 0
+    #: Observe registrations from the server, and perf_counter() when the latest came.
+    observes: int = 0
+    last_observe_at: float = 0.0
 
 
 class SimulatedTerminal(asyncio.DatagramProtocol):
@@ -172,6 +175,8 @@ class SimulatedTerminal(asyncio.DatagramProtocol):
             answer.opt.content_format = fmt
             if request.opt.observe is not None:
                 answer.opt.observe = 0
+                self.counters.observes += 1
+                self.counters.last_observe_at = time.perf_counter()
         elif request.code == aiocoap.DELETE:
             answer = Message(code=aiocoap.DELETED)
         else:

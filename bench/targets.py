@@ -64,6 +64,8 @@ class Target:
     """A server process started for the benchmark and stopped after it."""
 
     name = "target"
+    #: Whether it observes each terminal after its Register (the bench then waits for it).
+    observes_after_register = False
 
     def __init__(self) -> None:
         self.coap_port = free_port(socket.SOCK_DGRAM)
@@ -144,6 +146,7 @@ class DmServerTarget(Target):
     """
 
     name = "dm_server"
+    observes_after_register = True
 
     def __init__(self, database_url: str = "") -> None:
         super().__init__()

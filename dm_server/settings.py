@@ -57,6 +57,8 @@ class Settings:
     request_timeout_s: float = 20.0
     #: How often registrations are checked for lapsed lifetimes.
     expiry_sweep_s: float = 10.0
+    #: Follow-ups of Registers (re-observe, queued operations) running at once.
+    follow_up_concurrency: int = 16
     #: Minutes after the last sale that a terminal with a closed shift still counts Running.
     running_grace_s: int = 300
     #: Registration lifetimes outside this range are refused (TS Core §6.2.1: lt in s).

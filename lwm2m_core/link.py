@@ -9,6 +9,7 @@ other parameters stay text. Malformed text raises :class:`CodecError` naming the
 
 from __future__ import annotations
 
+import functools
 import math
 import re
 from collections.abc import Iterable, Iterator, Mapping
@@ -311,6 +312,17 @@ class RegistrationObjects:
 
 def parse_registration(text: str | bytes) -> RegistrationObjects:
     """Objects, instances, versions and content formats from a registration payload."""
+    if isinstance(text, str) and len(text) <= _CACHED_REGISTRATION_LENGTH:
+        return _parse_registration_cached(text)
+    return _parse_registration(text)
+
+
+#: Terminals of one model send the same registration payload, thousands of times in a
+#: registration storm; the parsed form is immutable, so it is parsed once and shared.
+_CACHED_REGISTRATION_LENGTH = 4096
+
+
+def _parse_registration(text: str | bytes) -> RegistrationObjects:
     links = parse_links(text)
     root = "/"
     content_formats: tuple[int, ...] = ()
@@ -354,6 +366,9 @@ def parse_registration(text: str | bytes) -> RegistrationObjects:
         ),
         versions=MappingProxyType(versions),
     )
+
+
+_parse_registration_cached = functools.lru_cache(maxsize=256)(_parse_registration)
 
 
 def format_registration(registration: RegistrationObjects) -> str:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass, field
 
 from lwm2m_core.errors import PathError
@@ -32,8 +33,24 @@ class LwM2mPath:
     _ids: tuple[int, ...] = field(init=False, repr=False, compare=False, hash=False)
 
     def __post_init__(self) -> None:
-        ids = (self.object_id, self.object_instance_id, self.resource_id, self.resource_instance_id)
-        object.__setattr__(self, "_ids", tuple(value for value in ids if value is not None))
+        ids: tuple[int | None, ...] = (
+            self.object_id,
+            self.object_instance_id,
+            self.resource_id,
+            self.resource_instance_id,
+        )
+        while ids and ids[-1] is None:
+            ids = ids[:-1]
+        # Paths are built for every value of every message: check the usual case cheaply
+        # and let the thorough check below name what is wrong.
+        for value in ids:
+            if type(value) is not int or not 0 <= value < MAX_ID:
+                self._check(ids)
+                break
+        object.__setattr__(self, "_ids", ids)
+
+    @staticmethod
+    def _check(ids: tuple[int | None, ...]) -> None:
         seen_none = False
         for level, value in enumerate(ids):
             if value is None:
@@ -59,25 +76,9 @@ class LwM2mPath:
         """Parse ``/3/0/1``; a missing leading slash is accepted, empty segments are not."""
         if not isinstance(text, str):
             raise PathError(f"path must be a string, not {type(text).__name__}")
-        stripped = text.strip()
-        if stripped in ("", "/"):
-            return ROOT
-        body = stripped[1:] if stripped.startswith("/") else stripped
-        parts = body.split("/")
-        if len(parts) > MAX_DEPTH:
-            raise PathError(
-                f"path {text!r} has {len(parts)} levels, at most {MAX_DEPTH} are allowed"
-            )
-        ids: list[int] = []
-        for part in parts:
-            if not part.isascii() or not part.isdigit():
-                raise PathError(f"path {text!r}: segment {part!r} is not a decimal id")
-            if len(part) > 1 and part.startswith("0"):
-                raise PathError(f"path {text!r}: segment {part!r} has a leading zero")
-            if len(part) > _MAX_ID_DIGITS or int(part) >= MAX_ID:
-                raise PathError(f"path {text!r}: id {part} is out of range 0..{MAX_ID - 1}")
-            ids.append(int(part))
-        return cls.from_ids(ids)
+        if len(text) <= _CACHED_TEXT_LENGTH:
+            return _parse_cached(text)
+        return _parse(text)
 
     @property
     def depth(self) -> int:
@@ -150,3 +151,29 @@ class LwM2mPath:
 
 
 ROOT = LwM2mPath()
+
+
+def _parse(text: str) -> LwM2mPath:
+    stripped = text.strip()
+    if stripped in ("", "/"):
+        return ROOT
+    body = stripped[1:] if stripped.startswith("/") else stripped
+    parts = body.split("/")
+    if len(parts) > MAX_DEPTH:
+        raise PathError(f"path {text!r} has {len(parts)} levels, at most {MAX_DEPTH} are allowed")
+    ids: list[int] = []
+    for part in parts:
+        if not part.isascii() or not part.isdigit():
+            raise PathError(f"path {text!r}: segment {part!r} is not a decimal id")
+        if len(part) > 1 and part.startswith("0"):
+            raise PathError(f"path {text!r}: segment {part!r} has a leading zero")
+        if len(part) > _MAX_ID_DIGITS or int(part) >= MAX_ID:
+            raise PathError(f"path {text!r}: id {part} is out of range 0..{MAX_ID - 1}")
+        ids.append(int(part))
+    return LwM2mPath.from_ids(ids)
+
+
+#: The same few paths are parsed over and over (every registration names /3/0, /1/0...);
+#: paths are immutable, so the parsed ones are shared. Longer texts skip the cache.
+_CACHED_TEXT_LENGTH = 32
+_parse_cached = functools.lru_cache(maxsize=4096)(_parse)

@@ -30,6 +30,7 @@ from dm_server.errors import InvalidInput
 from dm_server.lwm2m import tuning
 from dm_server.lwm2m.dp import DP_PATH, SendResource
 from dm_server.lwm2m.dtls import PskStore, create_dtls_server_context, forget_session
+from dm_server.lwm2m.followups import FollowUps
 from dm_server.lwm2m.observations import ObservationTracker
 from dm_server.lwm2m.operations import DeviceManager
 from dm_server.lwm2m.peers import Peer, PeerTable
@@ -107,6 +108,7 @@ class Lwm2mEndpoint:
         self.site.add_resource(DP_PATH, SendResource(self._send))
         #: Register, Update, De-register and Send share transactions under load.
         self.commits = GroupCommit(db)
+        self.followups = FollowUps(self.operations.after_register, settings.follow_up_concurrency)
         self.coap_port = 0
         self.coaps_port = -1
         self._contexts: list[Any] = []
@@ -164,6 +166,7 @@ class Lwm2mEndpoint:
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await self._sweeper
             self._sweeper = None
+        await self.followups.close()
         await self.tracker.close()
         await self.operations.writer.close()
         await self.commits.close()
@@ -224,6 +227,7 @@ class Lwm2mEndpoint:
             ended = await registrations.expire_lapsed(session)
             await registrations.expire_queued(session)
         for terminal_id in ended:
+            self.followups.discard(terminal_id)
             self.tracker.cancel_all(terminal_id)
             peer = self.peers.drop(terminal_id)
             if peer is not None and peer.scheme == "coaps":
@@ -275,10 +279,7 @@ class Lwm2mEndpoint:
             registration.binding,
             registration.lwm2m_version,
         )
-        self._spawn(
-            self.operations.after_register(peer, list(registration.objects)),
-            f"after Register {registration.endpoint}",
-        )
+        self.followups.submit(peer, list(registration.objects))
         return response(CoapCode.CREATED, location_path=(*RD_PATH, registration.location_id))
 
     async def _update(self, location_id: str, request: Message) -> Message:
@@ -305,7 +306,8 @@ class Lwm2mEndpoint:
             peer = self._peer(terminal.id, terminal.endpoint, registration, request.remote, origin)
         peer.queue_mode = registration.queue_mode
         peer.last_heard = time.monotonic()
-        self._spawn(self.operations.flush_queue(peer), f"after Update {terminal.endpoint}")
+        if peer.terminal_id in self.operations.pending:
+            self._spawn(self.operations.flush_queue(peer), f"after Update {terminal.endpoint}")
         return response(CoapCode.CHANGED)
 
     async def _deregister(self, location_id: str, request: Message) -> Message:
@@ -313,6 +315,7 @@ class Lwm2mEndpoint:
         terminal = await self.commits.run(
             lambda session: registrations.deregister(session, location_id, origin)
         )
+        self.followups.discard(terminal.id)
         self.tracker.cancel_all(terminal.id)
         self.peers.drop(terminal.id)
         log.info("deregistered %s", terminal.endpoint)

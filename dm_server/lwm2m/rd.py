@@ -19,6 +19,7 @@ from aiocoap.resource import PathCapable, Resource
 
 from dm_server.errors import RegistrationRefused
 from dm_server.lwm2m.dtls import psk_identity_of
+from dm_server.lwm2m.site import remote_hostinfo
 from dm_server.services.registrations import (
     Origin,
     RegisterParams,
@@ -53,7 +54,7 @@ def response(code: CoapCode, text: str = "", **options: Any) -> Message:
 def origin_of(request: Message) -> Origin:
     remote = request.remote
     scheme = "coaps" if getattr(remote, "scheme", "coap") == "coaps" else "coap"
-    return Origin(scheme, str(remote.hostinfo), psk_identity_of(remote))
+    return Origin(scheme, remote_hostinfo(remote), psk_identity_of(remote))
 
 
 def parse_query(request: Message, allowed: frozenset[str]) -> dict[str, str]:

@@ -15,6 +15,7 @@ from typing import Any
 from aiocoap import Message
 from aiocoap.numbers.codes import Code
 from aiocoap.resource import Site
+from aiocoap.transports.udp6 import UDP6EndpointAddress
 
 from lwm2m_core.numbers import CoapCode
 
@@ -58,9 +59,32 @@ class RateLimiter:
             self._buckets.clear()
 
 
+#: Most socket addresses whose ``host:port`` text is remembered (see remote_hostinfo).
+MAX_REMEMBERED_ADDRESSES = 100_000
+_hostinfo_by_sockaddr: dict[tuple[Any, ...], str] = {}
+
+
+def remote_hostinfo(remote: Any) -> str:
+    """aiocoap's ``host:port`` text of a remote, remembered per UDP socket address.
+
+    aiocoap formats it anew, through :mod:`ipaddress`, on every access, and every request
+    needs it twice (rate limit, registration origin); a fleet has a bounded set of
+    addresses, and for a plain UDP remote the text depends on nothing else.
+    """
+    if not isinstance(remote, UDP6EndpointAddress):
+        return str(getattr(remote, "hostinfo", "") or "")
+    sockaddr = remote.sockaddr
+    text = _hostinfo_by_sockaddr.get(sockaddr)
+    if text is None:
+        if len(_hostinfo_by_sockaddr) >= MAX_REMEMBERED_ADDRESSES:
+            _hostinfo_by_sockaddr.clear()
+        text = _hostinfo_by_sockaddr[sockaddr] = str(remote.hostinfo)
+    return text
+
+
 def source_host(remote: Any) -> str:
     """The host part of a remote (a flood from one host on many ports is one source)."""
-    hostinfo = str(getattr(remote, "hostinfo", "") or "")
+    hostinfo = remote_hostinfo(remote)
     if hostinfo.startswith("["):
         return hostinfo[1 : hostinfo.find("]")]
     return hostinfo.rsplit(":", 1)[0]
