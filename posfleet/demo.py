@@ -128,9 +128,12 @@ def register(subparsers: Any) -> None:
 
 
 def _run(args: argparse.Namespace) -> int:
+    from dm_server.server import tune_garbage_collector
+
     logging.basicConfig(
         level=logging.WARNING, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
     )
+    tune_garbage_collector()
     try:
         asyncio.run(run_demo(args))
     except KeyboardInterrupt:
