@@ -1,12 +1,14 @@
-"""The CoAP site's guards: the per-host rate limiter and the remembered address texts."""
+"""The CoAP site: routing, the per-host rate limiter and the remembered address texts."""
 
 from __future__ import annotations
 
+import aiocoap
+import aiocoap.resource as resource
 import pytest
 from aiocoap.transports.udp6 import UDP6EndpointAddress
 
 from dm_server.lwm2m import site
-from dm_server.lwm2m.site import RateLimiter, remote_hostinfo, source_host
+from dm_server.lwm2m.site import GuardedSite, RateLimiter, remote_hostinfo, source_host
 
 
 class Interface:
@@ -57,3 +59,52 @@ def test_rate_limiter_refuses_past_the_burst_and_refills():
     assert limiter.allow("other", now=0.0)
     assert limiter.allow("h", now=0.1)  # one token back after 1/rate seconds
     assert not limiter.allow("h", now=0.1)
+
+
+class ShowsPath(resource.Resource, resource.PathCapable):
+    """Answers with the path it was handed (after the site removed its own part)."""
+
+    def __init__(self, name: str) -> None:
+        super().__init__()
+        self.name = name
+
+    async def render(self, request: aiocoap.Message) -> aiocoap.Message:
+        shown = "/".join(request.opt.uri_path)
+        return aiocoap.Message(code=aiocoap.CONTENT, payload=f"{self.name}:{shown}".encode())
+
+
+class Leaf(resource.Resource):
+    async def render_get(self, request: aiocoap.Message) -> aiocoap.Message:
+        return aiocoap.Message(
+            code=aiocoap.CONTENT, payload=b"leaf:" + "/".join(request.opt.uri_path).encode()
+        )
+
+
+async def test_routing_hands_each_resource_its_own_part_of_the_path():
+    site = GuardedSite(RateLimiter(rate=1000, burst=1000), max_payload_bytes=1024)
+    site.add_resource(("rd",), Leaf())
+    site.add_resource(("rd",), ShowsPath("registration"))
+    site.add_resource(("fw", "pkg"), ShowsPath("firmware"))
+    server = await aiocoap.Context.create_server_context(
+        site, bind=("127.0.0.1", 0), transports=["udp6"]
+    )
+    client = await aiocoap.Context.create_client_context()
+    port = next(
+        i.token_interface.message_interface.transport.get_extra_info("socket").getsockname()[1]
+        for i in server.request_interfaces
+    )
+    try:
+
+        async def get(path: str) -> tuple[str, bytes]:
+            request = aiocoap.Message(code=aiocoap.GET, uri=f"coap://127.0.0.1:{port}/{path}")
+            answer = await client.request(request).response
+            return answer.code.dotted, answer.payload
+
+        assert await get("rd") == ("2.05", b"leaf:")
+        assert await get("rd/abc123") == ("2.05", b"registration:abc123")
+        assert await get("fw/pkg/1.2.0/a.bin") == ("2.05", b"firmware:1.2.0/a.bin")
+        assert (await get("nothing/here"))[0] == "4.04"
+        assert (await get("fw"))[0] == "4.04"
+    finally:
+        await client.shutdown()
+        await server.shutdown()
