@@ -210,7 +210,8 @@ async def register_many(
 ) -> list[Registered | RegistrationRefused]:
     """Many Registers in a few Core statements: one SELECT of the named terminals, one
     INSERT of the auto-accepted new ones, one upsert of the registrations (on the unique
-    terminal id), one INSERT of the state changes, one UPDATE of the terminals. Each
+    terminal id), one INSERT of the state changes, one UPDATE of the terminals coming
+    online and one of those already online. Each
     request is answered with what was written or with its refusal (nothing written for
     it). A terminal named twice in one batch keeps the later registration."""
     now = now or utcnow()
@@ -314,6 +315,7 @@ async def register_many(
             for terminal_id, trading in states.values()
             if terminal_id in rows and trading is TradingState.OFFLINE
         ]
+        terminals = Terminal.__table__
         if waking:
             await session.execute(
                 TerminalStateChange.__table__.insert(),
@@ -329,15 +331,17 @@ async def register_many(
                 ],
             )
             await session.execute(
-                update_statement(Terminal.__table__)
-                .where(Terminal.__table__.c.id.in_(waking))
-                .values(trading_state=TradingState.IDLE, state_changed_at=now)
+                update_statement(terminals)
+                .where(terminals.c.id.in_(waking))
+                .values(trading_state=TradingState.IDLE, state_changed_at=now, last_seen_at=now)
             )
-        await session.execute(
-            update_statement(Terminal.__table__)
-            .where(Terminal.__table__.c.id.in_(list(rows)))
-            .values(last_seen_at=now)
-        )
+        awake = set(rows).difference(waking)
+        if awake:
+            await session.execute(
+                update_statement(terminals)
+                .where(terminals.c.id.in_(awake))
+                .values(last_seen_at=now)
+            )
     return [answer for answer in answers if answer is not None]
 
 
