@@ -187,6 +187,11 @@ class SimulatedTerminal(asyncio.DatagramProtocol):
         self.transport.sendto(answer.encode(), addr)
 
 
+def endpoint_names(count: int, prefix: str = "bench") -> list[str]:
+    """The endpoint names of a fleet of ``count``, in order."""
+    return [f"{prefix}-{number:05d}" for number in range(count)]
+
+
 @dataclass
 class Fleet:
     """Every simulated terminal of a run, each bound to its own loopback port."""
@@ -205,8 +210,8 @@ class Fleet:
         loop = asyncio.get_running_loop()
         counters = Counters()
         terminals = []
-        for number in range(count):
-            terminal = SimulatedTerminal(f"{prefix}-{number:05d}", remote, counters, read_answers)
+        for name in endpoint_names(count, prefix):
+            terminal = SimulatedTerminal(name, remote, counters, read_answers)
             await loop.create_datagram_endpoint(lambda t=terminal: t, local_addr=(remote[0], 0))
             terminals.append(terminal)
         return cls(terminals, counters)

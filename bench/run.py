@@ -25,7 +25,7 @@ from pathlib import Path
 if __package__ in (None, ""):  # run as a script: make the repository importable
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench.loadgen import Fleet, PhaseResult, SimulatedTerminal, run_phase
+from bench.loadgen import Fleet, PhaseResult, SimulatedTerminal, endpoint_names, run_phase
 from bench.targets import (
     DmServerTarget,
     EchoTarget,
@@ -303,10 +303,11 @@ async def count_persisted(target: DmServerTarget, fleet: Fleet, plan: Plan) -> i
     return total
 
 
-async def bench_dm_server(plan: Plan, database_url: str) -> dict[str, object]:
-    target = DmServerTarget(database_url)
+async def bench_dm_server(plan: Plan, database_url: str, auto_accept: bool) -> dict[str, object]:
+    target = DmServerTarget(database_url, auto_accept)
     target.start()
     try:
+        await target.provision(endpoint_names(plan.terminals))
         figures, fleet = await coap_phases(
             target, plan, "REST POST /terminals/{ep}/read of /3/0/0, one at a time"
         )
@@ -372,13 +373,16 @@ async def main_async(args: argparse.Namespace) -> dict[str, object]:
         "machine": {"cpus": os.cpu_count(), "python": platform.python_version()},
         "generator_pinned": pin_generator(),
         "plan": plan.__dict__,
+        "dm_server_terminals": "created at their first Register (--auto-accept)"
+        if args.auto_accept
+        else "provisioned NoSec through the REST API before registering",
     }
     echo = await bench_echo(plan)
     report["echo_ceiling"] = echo
     if args.echo_only:
         return report
     try:
-        dm = await bench_dm_server(plan, args.database_url)
+        dm = await bench_dm_server(plan, args.database_url, args.auto_accept)
     except (RuntimeError, OSError) as error:
         report["dm_server"] = {"error": str(error)[-2000:]}
         return report
@@ -409,6 +413,12 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         help="idle seconds after the Sends before measuring memory again (0: skip)",
     )
     parser.add_argument("--database-url", default="", help="default: SQLite in a temp folder")
+    parser.add_argument(
+        "--auto-accept",
+        action="store_true",
+        help="let the server create terminals at their first Register (the development "
+        "switch) instead of provisioning them first",
+    )
     parser.add_argument("--echo-only", action="store_true", help="measure the ceiling only")
     parser.add_argument("--output", type=Path, help="also write the JSON here")
     return parser.parse_args(argv)

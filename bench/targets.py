@@ -21,6 +21,8 @@ SERVER_CORE = 0
 GENERATOR_CORE = 1
 START_TIMEOUT_S = 60.0
 ADMIN_USER = "bench"
+#: Terminals per CSV import when provisioning the fleet.
+PROVISION_CHUNK = 2000
 
 
 def free_port(kind: int) -> int:
@@ -140,16 +142,18 @@ class EchoTarget(Target):
 class DmServerTarget(Target):
     """``posfleet server`` on loopback with a fresh SQLite database in a temporary folder.
 
-    Unknown endpoints are auto-accepted (the development switch) so the generator can
-    register made-up terminals, and the per-address flood limit is lifted: every simulated
-    terminal shares the address 127.0.0.1.
+    The simulated terminals are provisioned NoSec through the REST API before they
+    register, as in production; with ``auto_accept`` the server instead runs with the
+    development switch and creates each terminal at its first Register. The per-address
+    flood limit is lifted: every simulated terminal shares the address 127.0.0.1.
     """
 
     name = "dm_server"
     observes_after_register = True
 
-    def __init__(self, database_url: str = "") -> None:
+    def __init__(self, database_url: str = "", auto_accept: bool = False) -> None:
         super().__init__()
+        self.auto_accept = auto_accept
         self.http_port = free_port(socket.SOCK_STREAM)
         self.data_dir = Path(tempfile.mkdtemp(prefix="posfleet-bench-data-"))
         self.database_url = database_url
@@ -166,7 +170,7 @@ class DmServerTarget(Target):
             POSFLEET_COAPS_PORT="-1",
             POSFLEET_HTTP_PORT=str(self.http_port),
             POSFLEET_DATA_DIR=str(self.data_dir),
-            POSFLEET_DEV_AUTO_ACCEPT="1",
+            POSFLEET_DEV_AUTO_ACCEPT="1" if self.auto_accept else "0",
             POSFLEET_ADMIN_USER=ADMIN_USER,
             POSFLEET_ADMIN_PASSWORD=self.admin_password,
             POSFLEET_RATE_LIMIT_PER_S="1000000",
@@ -176,6 +180,27 @@ class DmServerTarget(Target):
         if self.database_url:
             env["POSFLEET_DATABASE_URL"] = self.database_url
         return env
+
+    async def provision(self, endpoints: list[str]) -> None:
+        """Provision ``endpoints`` as NoSec terminals (CSV import, a few thousand a time)."""
+        import httpx
+
+        if self.auto_accept:
+            return
+        base = f"http://127.0.0.1:{self.http_port}/api/v1"
+        async with httpx.AsyncClient(base_url=base, timeout=300) as client:
+            token = await client.post(
+                "/auth/token", data={"username": ADMIN_USER, "password": self.admin_password}
+            )
+            token.raise_for_status()
+            client.headers["Authorization"] = f"Bearer {token.json()['access_token']}"
+            for start in range(0, len(endpoints), PROVISION_CHUNK):
+                rows = "".join(f"{ep},nosec\n" for ep in endpoints[start : start + PROVISION_CHUNK])
+                answer = await client.post(
+                    "/terminals/import", content="endpoint,security_mode\n" + rows
+                )
+                if answer.status_code != 201:
+                    raise RuntimeError(f"provisioning failed: {answer.status_code} {answer.text}")
 
     def is_ready(self) -> bool:
         with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
