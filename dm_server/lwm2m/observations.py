@@ -62,13 +62,19 @@ class ObservationTracker:
     def live_paths(self, terminal_id: int) -> list[str]:
         return sorted(self._live.get(terminal_id, {}))
 
-    async def observe(self, peer: Peer, path: LwM2mPath, fmt: ContentFormat) -> Response:
-        """Start observing; returns the first answer (its value is the current one)."""
+    async def observe(
+        self, peer: Peer, path: LwM2mPath, fmt: ContentFormat, small: bool = False
+    ) -> Response:
+        """Start observing; returns the first answer (its value is the current one).
+
+        ``small``: the value is known to fit one datagram (a number), so aiocoap's
+        block-wise layer, which costs more than the rest of the request, is left out.
+        """
         self.cancel(peer.terminal_id, path)
         context, msg = self.requester.message(
             peer, CoapCode.GET, path, accept=int(fmt), observe=OBSERVE_REGISTER
         )
-        request = context.request(msg)
+        request = context.request(msg, handle_blockwise=not small)
         first = await self.requester.wait(peer, request.response, f"Observe {path}")
         observation = getattr(request, "observation", None)
         if first.ok and observation is not None and not observation.cancelled:

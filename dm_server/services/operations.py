@@ -165,7 +165,9 @@ class OperationService:
     ) -> Outcome:
         if fmt is None:  # not `or`: ContentFormat.TEXT is 0
             fmt = preferred_format(peer, path, self.model)
-        response = await self.tracker.observe(peer, path, fmt)
+        response = await self.tracker.observe(
+            peer, path, fmt, small=path == TRADING_STATE_RESOURCE
+        )
         outcome = self.manager.read_outcome(response, path, fmt)
         if response.ok and remember:
             async with self.db.session() as session:
