@@ -84,7 +84,8 @@ async def _fleet_state(target: DmServerTarget) -> dict[str, object]:
 
 
 def run_size(terminals: int, args: argparse.Namespace) -> dict[str, object]:
-    target: Target = EchoTarget() if args.sink == "echo" else DmServerTarget()
+    # The simulator's terminals are made up: the server creates each at its first Register.
+    target: Target = EchoTarget() if args.sink == "echo" else DmServerTarget(auto_accept=True)
     target.start()
     data_dir = Path(tempfile.mkdtemp(prefix="posfleet-bench-sim-"))
     try:
