@@ -15,7 +15,7 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from dm_server.db.base import utcnow
-from dm_server.db.batch import dialect_insert
+from dm_server.db.batch import upsert
 from dm_server.db.models import Account, Event, Terminal
 from dm_server.db.scope import scoped
 from dm_server.errors import InvalidInput
@@ -114,9 +114,7 @@ async def store_sent_events(
         for event in found
     ]
     if rows:
-        statement = dialect_insert(session, Event.__table__).on_conflict_do_nothing(
-            index_elements=["terminal_id", "event_uid"]
-        )
+        statement = upsert(session, Event.__table__, ("terminal_id", "event_uid"))
         await session.execute(statement, rows)
     return [len(found) for _, found in sends]
 

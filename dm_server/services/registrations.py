@@ -20,7 +20,7 @@ from sqlalchemy import update as update_statement
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from dm_server.db.base import utcnow
-from dm_server.db.batch import dialect_insert
+from dm_server.db.batch import dialect_insert, upsert
 from dm_server.db.models import QueuedOperation, Registration, Terminal
 from dm_server.db.models.operation import OperationStatus
 from dm_server.db.models.terminal import SecurityMode, TerminalStateChange, TradingState
@@ -303,11 +303,9 @@ async def register_many(
             row["objects"],
         )
     if rows:
-        insert = dialect_insert(session, Registration.__table__)
-        columns = next(iter(rows.values()))
-        replaced = {name: insert.excluded[name] for name in columns if name != "terminal_id"}
+        columns = tuple(name for name in next(iter(rows.values())) if name != "terminal_id")
         await session.execute(
-            insert.on_conflict_do_update(index_elements=["terminal_id"], set_=replaced),
+            upsert(session, Registration.__table__, ("terminal_id",), columns),
             list(rows.values()),
         )
         waking = [

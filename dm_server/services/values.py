@@ -14,7 +14,7 @@ from sqlalchemy import bindparam, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from dm_server.db.base import utcnow
-from dm_server.db.batch import dialect_insert
+from dm_server.db.batch import upsert
 from dm_server.db.models import ResourceValue, Terminal
 from dm_server.errors import N_, InvalidInput
 from dm_server.services import state
@@ -115,14 +115,13 @@ async def store_values(
     ]  # fmt: skip
     if not rows:
         return 0
-    insert = dialect_insert(session, ResourceValue.__table__)
     await session.execute(
-        insert.on_conflict_do_update(
-            index_elements=["terminal_id", "path"],
-            set_={name: insert.excluded[name] for name in ("value", "source", "updated_at")},
+        upsert(
+            session, ResourceValue.__table__, ("terminal_id", "path"),
+            ("value", "source", "updated_at"),
         ),
         rows,
-    )
+    )  # fmt: skip
     reported = {
         terminal_id: state.state_from_report(found[state.TRADING_STATE_PATH])
         for terminal_id, found in latest.items()
