@@ -118,23 +118,29 @@ class GuardedSite(Site):  # type: ignore[misc]
         await super().render_to_pipe(pipe)
 
     def _find_child_and_pathstripped_message(self, request: Message) -> tuple[Any, Message]:
-        """The resource for a request and the request with the resource's path removed.
+        """The resource for a request, and the request with the resource's path removed.
 
-        aiocoap's own routing first builds the request's full URI (formatting the local
-        address through :mod:`ipaddress`, about 3 % of a Register's cost) in case a
-        resource asks for it later; none of ours does, so it is not built here.
+        aiocoap's own routing builds the request's full URI (formatting the local address
+        through :mod:`ipaddress`) in case a resource asks for it later, and hands the
+        resource a deep copy of the request: together about a seventh of a Register's
+        cost and a fifth of a Send's (bench A/B: 615-655 -> 532-568 us per Register,
+        436-488 -> 328-376 us per Send). None of our resources reads the full URI, and
+        aiocoap replaces the pipe's request with the stripped one anyway, so the path is
+        removed in place.
         """
         path = tuple(request.opt.uri_path)
         child = self._resources.get(path)
         if child is not None:
-            return child, request.copy(uri_path=())
+            request.opt.uri_path = ()
+            return child, request
         remainder = list(path[-1:])
         prefix = path[:-1]
         while prefix:
             subsite = self._subsites.get(prefix)
             if subsite is not None:
                 # A sub-site sees its own root as an empty path, like a site.
-                return subsite, request.copy(uri_path=[] if remainder == [""] else remainder)
+                request.opt.uri_path = [] if remainder == [""] else remainder
+                return subsite, request
             remainder.insert(0, prefix[-1])
             prefix = prefix[:-1]
         raise KeyError(path)
