@@ -52,6 +52,18 @@ async def test_send_stores_each_event_once(server, api, terminals, fmt):
     assert (await api.get("/api/v1/terminals/pos-op")).json()["trading_state"] == "running"
 
 
+async def test_a_send_larger_than_a_datagram_arrives_in_blocks(server, api, terminals):
+    # A terminal back from an outage sends its backlog: more than one CoAP block
+    # (Block1), reassembled by the server before it is decoded and stored.
+    terminal = await registered(server, api, terminals)
+    records = [r for i in range(40) for r in sale(i, f"backlog-{i:02d}", 1000 + i)]
+    answer = await terminal.send(records, ContentFormat.SENML_JSON)
+    assert answer.code == Code.CHANGED
+    page = (await api.get("/api/v1/terminals/pos-op/events", params={"limit": 100})).json()
+    assert page["total"] == 40
+    assert {e["event_uid"] for e in page["items"]} == {f"backlog-{i:02d}" for i in range(40)}
+
+
 async def test_send_refusals(server, api, terminals):
     terminal = await registered(server, api, terminals)
     uri = f"{coap_uri(server)}/dp"
