@@ -107,6 +107,14 @@ async def register(terminal: SimulatedTerminal, _round: int) -> bool:
     return response.code == CoapCode.CREATED
 
 
+async def update(terminal: SimulatedTerminal, _round: int) -> bool:
+    """A registration Update (``POST /rd/<id>?lt=``), as each terminal sends every lifetime."""
+    response = await terminal.request(
+        CoapCode.POST, terminal.location, [f"lt={REGISTRATION_LIFETIME_S}"]
+    )
+    return response.code == CoapCode.CHANGED
+
+
 class EventSender:
     """Sends prepared POS events: encoding them is done before the clock starts, because
     checking records against the model costs the generator more than sending them."""
@@ -176,6 +184,11 @@ async def coap_phases(target: Target, plan: Plan, read_op: str) -> tuple[dict, F
     await asyncio.sleep(SETTLE_S)
     figures["rss_registered_mib"] = round(resident_kib(target.pid) / 1024, 1)
     figures["registered"] = phase.completed
+
+    updaters = [terminal for terminal in fleet.terminals if terminal.location]
+    measurement = Measurement(target)
+    phase = await run_phase("update", updaters, 1, plan.window, update, plan.phase_deadline_s)
+    figures["update"] = measurement.finish(phase)
 
     senders = fleet.terminals[: plan.send_terminals]
     send_event = EventSender(len(senders) * plan.sends_per_terminal)
@@ -345,6 +358,7 @@ def headline(dm: dict, echo: dict) -> dict[str, object]:
             ("register_and_observe", "rate_per_s"),
             ("register", "rate_per_s"),
         ),
+        "updates_per_s": (("update", "rate_per_s"),) * 2,
         "send_events_per_s": (("send", "rate_per_s"),) * 2,
         "read_p50_ms": (("read", "p50_ms"),) * 2,
         "read_p99_ms": (("read", "p99_ms"),) * 2,

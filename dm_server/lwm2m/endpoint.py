@@ -50,7 +50,7 @@ from dm_server.lwm2m.requester import Requester
 from dm_server.lwm2m.site import GuardedSite, RateLimiter
 from dm_server.services import events, registrations, values
 from dm_server.services.operations import OperationService
-from dm_server.services.registrations import Origin, RegisterParams
+from dm_server.services.registrations import Origin, RegisterParams, UpdateParams
 from dm_server.settings import Settings
 from lwm2m_core import codec
 from lwm2m_core.errors import LwM2MError
@@ -282,6 +282,11 @@ class Lwm2mEndpoint:
         self.followups.submit(peer, list(registration.objects))
         return response(CoapCode.CREATED, location_path=(*RD_PATH, registration.location_id))
 
+    async def _update_many(
+        self, session: Any, requests: list[tuple[UpdateParams, Origin]]
+    ) -> list[Any]:
+        return await registrations.update_many(session, requests)
+
     async def _update(self, location_id: str, request: Message) -> Message:
         query = parse_query(request, UPDATE_PARAMS)
         lifetime = parse_lifetime(query.get("lt"), self.settings)
@@ -289,25 +294,24 @@ class Lwm2mEndpoint:
         links_text = objects = None
         if request.payload:
             links_text, objects = parse_links(request)
-        origin = origin_of(request)
-        terminal, registration = await self.commits.run(
-            lambda session: registrations.update(
-                session,
-                location_id,
-                origin,
-                lifetime_s=lifetime,
-                binding=binding,
-                links_text=links_text,
-                objects=objects,
-            )
+        params = UpdateParams(
+            location_id,
+            lifetime,
+            registrations.check_binding(binding) if binding is not None else None,
+            links_text,
+            objects,
         )
-        peer = self.peers.get(terminal.id)
+        origin = origin_of(request)
+        updated = await self.commits.run_bulk(self._update_many, (params, origin))
+        peer = self.peers.get(updated.terminal_id)
         if peer is None or peer.remote is not request.remote:
-            peer = self._peer(terminal.id, terminal.endpoint, registration, request.remote, origin)
-        peer.queue_mode = registration.queue_mode
+            peer = self._peer(
+                updated.terminal_id, updated.endpoint, updated, request.remote, origin
+            )
+        peer.queue_mode = updated.queue_mode
         peer.last_heard = time.monotonic()
         if peer.terminal_id in self.operations.pending:
-            self._spawn(self.operations.flush_queue(peer), f"after Update {terminal.endpoint}")
+            self._spawn(self.operations.flush_queue(peer), f"after Update {updated.endpoint}")
         return response(CoapCode.CHANGED)
 
     async def _deregister(self, location_id: str, request: Message) -> Message:

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import bindparam, select
 from sqlalchemy import update as update_statement
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -363,46 +363,152 @@ async def _active_row(session: AsyncSession, location_id: str) -> Any:
     ).first()
 
 
-def _check_same_peer(terminal: Terminal, origin: Origin) -> None:
+def _check_same_peer(security_mode: SecurityMode, psk_identity: str | None, origin: Origin) -> None:
     """Only the authenticated terminal may update or end its registration."""
-    if terminal.security_mode is SecurityMode.PSK and (
-        origin.scheme != "coaps" or origin.psk_identity != terminal.psk_identity
+    if security_mode is SecurityMode.PSK and (
+        origin.scheme != "coaps" or origin.psk_identity != psk_identity
     ):
         raise RegistrationRefused(
             "this registration belongs to another DTLS identity", CoapCode.FORBIDDEN
         )
 
 
-async def update(
+@dataclass(frozen=True)
+class UpdateParams:
+    """An Update as received (``binding``: already checked, as (binding, queue mode))."""
+
+    location_id: str
+    lifetime_s: int | None
+    binding: tuple[str, bool] | None
+    links_text: str | None
+    objects: RegistrationObjects | None
+
+
+@dataclass(frozen=True)
+class Updated:
+    """What an Update left in place (the bulk path answers with this, not ORM objects)."""
+
+    terminal_id: int
+    endpoint: str
+    lwm2m_version: str
+    scheme: str
+    address: str
+    content_format: int | None
+    queue_mode: bool
+
+
+def _registration_update(*columns: str) -> Any:
+    table = Registration.__table__
+    return (
+        update_statement(table)
+        .where(table.c.id == bindparam("registration"))
+        .values({name: bindparam(f"new_{name}") for name in columns})
+    )
+
+
+_REFRESH_COLUMNS = (
+    "lifetime_s", "binding", "queue_mode", "scheme", "address", "updated_at", "expires_at"
+)  # fmt: skip
+_LINK_COLUMNS = ("links_text", "objects", "content_format")
+#: One UPDATE for the Updates of a batch without a payload, one for those with new links.
+_REFRESH = _registration_update(*_REFRESH_COLUMNS)
+_REFRESH_WITH_LINKS = _registration_update(*_REFRESH_COLUMNS, *_LINK_COLUMNS)
+
+
+async def update_many(
     session: AsyncSession,
-    location_id: str,
-    origin: Origin,
-    *,
-    lifetime_s: int | None,
-    binding: str | None,
-    links_text: str | None,
-    objects: RegistrationObjects | None,
+    requests: list[tuple[UpdateParams, Origin]],
     now: datetime | None = None,
-) -> tuple[Terminal, Registration]:
+) -> list[Updated | RegistrationRefused]:
+    """Many Updates in a few Core statements: one SELECT of the named registrations, one
+    UPDATE of those (two when some carry new links), one UPDATE of the terminals' last
+    seen time. Each request is answered with what it left in place or with its refusal
+    (4.04 for no such registration, 4.03 for another DTLS identity), nothing written for
+    it. A registration updated twice in one batch keeps the later values."""
     now = now or utcnow()
-    # Validate everything before changing anything (see dm_server.db.batch).
-    checked_binding = check_binding(binding) if binding is not None else None
-    terminal, registration = await active_registration(session, location_id)
-    _check_same_peer(terminal, origin)
-    if lifetime_s is not None:
-        registration.lifetime_s = lifetime_s
-    if checked_binding is not None:
-        registration.binding, registration.queue_mode = checked_binding
-    if objects is not None and links_text is not None:
-        registration.links_text = links_text
-        registration.objects = objects_json(objects)
-        registration.content_format = _announced_format(objects) or registration.content_format
-    registration.scheme = origin.scheme
-    registration.address = origin.address
-    registration.updated_at = now
-    registration.expires_at = now + timedelta(seconds=registration.lifetime_s)
-    terminal.last_seen_at = now
-    return terminal, registration
+    current: dict[str, dict[str, Any]] = {
+        row.location_id: dict(row._mapping)
+        for row in await session.execute(
+            select(
+                Registration.id,
+                Registration.location_id,
+                Registration.lifetime_s,
+                Registration.binding,
+                Registration.queue_mode,
+                Registration.lwm2m_version,
+                Registration.content_format,
+                Terminal.id.label("terminal_id"),
+                Terminal.endpoint,
+                Terminal.security_mode,
+                Terminal.psk_identity,
+            )
+            .join(Terminal, Terminal.id == Registration.terminal_id)
+            .where(
+                Registration.location_id.in_({params.location_id for params, _ in requests}),
+                Registration.ended_at.is_(None),
+            )
+        )
+    }
+    answers: list[Updated | RegistrationRefused] = []
+    refreshed: list[dict[str, Any]] = []
+    relinked: list[dict[str, Any]] = []
+    for params, origin in requests:
+        found = current.get(params.location_id)
+        try:
+            if found is None:
+                raise RegistrationRefused(
+                    f"no registration /rd/{params.location_id:.40}", CoapCode.NOT_FOUND
+                )
+            _check_same_peer(found["security_mode"], found["psk_identity"], origin)
+        except RegistrationRefused as exc:
+            answers.append(exc)
+            continue
+        if params.lifetime_s is not None:
+            found["lifetime_s"] = params.lifetime_s
+        if params.binding is not None:
+            found["binding"], found["queue_mode"] = params.binding
+        row = {
+            "registration": found["id"],
+            "new_lifetime_s": found["lifetime_s"],
+            "new_binding": found["binding"],
+            "new_queue_mode": found["queue_mode"],
+            "new_scheme": origin.scheme,
+            "new_address": origin.address,
+            "new_updated_at": now,
+            "new_expires_at": now + timedelta(seconds=found["lifetime_s"]),
+        }
+        if params.objects is not None and params.links_text is not None:
+            found["content_format"] = _announced_format(params.objects) or found["content_format"]
+            row["new_links_text"] = params.links_text
+            row["new_objects"] = objects_json(params.objects)
+            row["new_content_format"] = found["content_format"]
+            relinked.append(row)
+        else:
+            refreshed.append(row)
+        answers.append(
+            Updated(
+                found["terminal_id"],
+                found["endpoint"],
+                found["lwm2m_version"],
+                origin.scheme,
+                origin.address,
+                found["content_format"],
+                found["queue_mode"],
+            )
+        )
+    if refreshed:
+        await session.execute(_REFRESH, refreshed)
+    if relinked:
+        await session.execute(_REFRESH_WITH_LINKS, relinked)
+    updated_terminals = {a.terminal_id for a in answers if isinstance(a, Updated)}
+    if updated_terminals:
+        terminals = Terminal.__table__
+        await session.execute(
+            update_statement(terminals)
+            .where(terminals.c.id.in_(updated_terminals))
+            .values(last_seen_at=now)
+        )
+    return answers
 
 
 async def end(
@@ -420,7 +526,7 @@ async def end(
 
 async def deregister(session: AsyncSession, location_id: str, origin: Origin) -> Terminal:
     terminal, registration = await active_registration(session, location_id)
-    _check_same_peer(terminal, origin)
+    _check_same_peer(terminal.security_mode, terminal.psk_identity, origin)
     await end(session, terminal, registration, "deregistered")
     return terminal
 

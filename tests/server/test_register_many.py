@@ -1,5 +1,6 @@
-"""The bulk Register writer (services.registrations.register_many) against a real
-database: what each kind of terminal gets written, and that a refusal writes nothing."""
+"""The bulk registration writers (services.registrations.register_many and update_many)
+against a real database: what each request gets written, and that a refusal writes
+nothing."""
 
 from __future__ import annotations
 
@@ -13,7 +14,13 @@ from dm_server.db.base import utcnow
 from dm_server.db.models import Registration, Terminal, TerminalStateChange
 from dm_server.db.models.terminal import SecurityMode, TradingState
 from dm_server.db.session import Database
-from dm_server.services.registrations import Origin, RegisterParams, register_many
+from dm_server.services.registrations import (
+    Origin,
+    RegisterParams,
+    UpdateParams,
+    register_many,
+    update_many,
+)
 from lwm2m_core.link import parse_registration
 from lwm2m_core.numbers import CoapCode
 
@@ -124,3 +131,57 @@ async def test_a_refused_register_writes_nothing_and_its_neighbours_go_through(d
         assert psk.trading_state is TradingState.OFFLINE
         assert psk.last_seen_at is None
         assert await changes_of(session, "pos-psk") == []
+
+
+async def test_updates_refresh_registrations_and_refusals_write_nothing(db):
+    start = utcnow()
+    plain = Origin("coap", "127.0.0.1:40001", None)
+    secure = Origin("coaps", "127.0.0.1:40002", "pos-psk")
+    async with db.session() as session:
+        opened, psk = await register_many(
+            session, [(params("pos-open"), plain), (params("pos-psk"), secure)],
+            dev_auto_accept=False, now=start,
+        )  # fmt: skip
+    links = '</>;rt="oma.lwm2m";ct=112,</1/0>,</3/0>'
+    later = start + timedelta(seconds=30)
+    moved = Origin("coap", "127.0.0.1:40009", None)
+    async with db.session() as session:
+        answers = await update_many(
+            session,
+            [
+                (UpdateParams(opened.location_id, 600, None, None, None), moved),
+                (UpdateParams("no-such-id", None, None, None, None), plain),
+                (UpdateParams(psk.location_id, 900, None, None, None), plain),  # not its DTLS
+                # The same registration again in the batch: the later values win.
+                (UpdateParams(opened.location_id, None, ("UQ", True), links,
+                              parse_registration(links)), moved),
+            ],
+            now=later,
+        )  # fmt: skip
+    refusals = [getattr(a, "coap_code", None) for a in answers[1:3]]
+    assert refusals == [CoapCode.NOT_FOUND, CoapCode.FORBIDDEN]
+    assert answers[0].address == answers[3].address == "127.0.0.1:40009"
+    assert answers[3].queue_mode and answers[3].content_format == 112
+
+    async with db.session() as session:
+        rows = {
+            r.location_id: r
+            for r in await session.scalars(select(Registration).order_by(Registration.id))
+        }
+        opened_row, psk_row = rows[opened.location_id], rows[psk.location_id]
+        assert (opened_row.lifetime_s, opened_row.binding, opened_row.queue_mode) == (
+            600, "UQ", True
+        )
+        assert opened_row.expires_at == later + timedelta(seconds=600)
+        assert opened_row.address == "127.0.0.1:40009"
+        assert opened_row.content_format == 112 and opened_row.links_text == links
+        assert [o["object_id"] for o in opened_row.objects] == [1, 3]
+        # The refused Update of the PSK terminal changed nothing.
+        assert (psk_row.lifetime_s, psk_row.updated_at) == (300, start)
+        seen = {
+            endpoint: at
+            for endpoint, at in await session.execute(
+                select(Terminal.endpoint, Terminal.last_seen_at)
+            )
+        }
+        assert seen["pos-open"] == later and seen["pos-psk"] == start
