@@ -152,3 +152,30 @@ async def test_lapsed_dtls_registration_frees_its_session(server, api, terminals
     assert old_session not in sessions.values()
     # The same terminal, on its old client session, comes back.
     assert (await terminal.register(coaps_uri(server))).code == Code.CREATED
+
+
+@pytest.mark.interop
+@pytest.mark.skipif(COAP_CLIENT is None, reason="libcoap3-bin (coap-client-openssl) not installed")
+async def test_a_closed_session_frees_its_address_for_another_terminal(server, api):
+    """A terminal's session ends with its close_notify, so another terminal given the same
+    address and port (a NAT reusing the mapping) can handshake with its own identity."""
+    from dm_server.lwm2m.endpoint import free_udp_port
+
+    for name in ("lib-a", "lib-b"):
+        await provision(api, name, mode="psk", psk_identity=f"id-{name}", psk_key_hex=KEY.hex())
+    pool = server.lwm2m.requester.contexts["coaps"].request_interfaces[0]
+    sessions = pool.token_interface.message_interface._pool._connections
+    port = str(free_udp_port("127.0.0.1"))
+    for name in ("lib-a", "lib-b"):
+        _code, out = await run(
+            COAP_CLIENT, "-p", port, "-m", "post", "-u", f"id-{name}", "-k", KEY.decode(),
+            "-B", "5", "-t", "40", "-e", "</3/0>",
+            f"{coaps_uri(server)}/rd?ep={name}&lt=60",
+        )  # fmt: skip
+        assert (await state_of(api, name))["registration"] is not None, out
+        # libcoap says close_notify as it exits: the session is gone with it.
+        for _ in range(20):
+            if not sessions:
+                break
+            await asyncio.sleep(0.05)
+        assert not sessions
