@@ -29,6 +29,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from dm_server.db.session import Database
 from dm_server.errors import ServiceError
+from dm_server.tasks import cancel_and_wait
 
 log = logging.getLogger(__name__)
 
@@ -132,12 +133,7 @@ class GroupCommit:
             future.set_result(result)
 
     async def close(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            try:
-                await self._task
-            except (asyncio.CancelledError, Exception):  # noqa: S110 - shutting down
-                pass
+        await cancel_and_wait([self._task])
         for _, _, future in self._queue:
             if not future.done():
                 future.cancel()

@@ -10,7 +10,6 @@ expires queued operations.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import os
 import socket
@@ -52,6 +51,7 @@ from dm_server.services import events, registrations, values
 from dm_server.services.operations import OperationService
 from dm_server.services.registrations import Origin, RegisterParams, UpdateParams
 from dm_server.settings import Settings
+from dm_server.tasks import cancel_and_wait
 from lwm2m_core import codec
 from lwm2m_core.errors import LwM2MError
 from lwm2m_core.model import ObjectModelRepository
@@ -161,22 +161,13 @@ class Lwm2mEndpoint:
         # The sweep must be over before the database goes away: a sweep cancelled in the
         # middle of a session, left to finish after the engine is disposed, waits forever on
         # aiosqlite and hangs the event loop's shutdown.
-        if self._sweeper is not None:
-            self._sweeper.cancel()
-            with contextlib.suppress(asyncio.CancelledError, Exception):
-                await self._sweeper
-            self._sweeper = None
+        await cancel_and_wait([self._sweeper])
+        self._sweeper = None
         await self.followups.close()
         await self.tracker.close()
         await self.operations.writer.close()
         await self.commits.close()
-        for task in list(self._tasks):
-            task.cancel()
-        for task in list(self._tasks):
-            try:
-                await task
-            except (asyncio.CancelledError, Exception):  # noqa: S110 - shutting down
-                pass
+        await cancel_and_wait(list(self._tasks))
         for context in self._contexts:
             await context.shutdown()
         self._contexts.clear()

@@ -18,6 +18,7 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 from dm_server.lwm2m.peers import Peer
+from dm_server.tasks import cancel_and_wait
 
 log = logging.getLogger(__name__)
 
@@ -63,11 +64,4 @@ class FollowUps:
 
     async def close(self) -> None:
         self._waiting.clear()
-        workers = list(self._workers)
-        for worker in workers:
-            worker.cancel()
-        for worker in workers:
-            try:
-                await worker
-            except (asyncio.CancelledError, Exception):  # noqa: S110 - shutting down
-                pass
+        await cancel_and_wait(list(self._workers))

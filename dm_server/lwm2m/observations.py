@@ -17,6 +17,7 @@ from typing import Any
 
 from dm_server.lwm2m.peers import Peer
 from dm_server.lwm2m.requester import Requester, Response, to_response
+from dm_server.tasks import cancel_and_wait
 from lwm2m_core.numbers import CoapCode, ContentFormat
 from lwm2m_core.path import LwM2mPath
 
@@ -120,8 +121,4 @@ class ObservationTracker:
         tasks = [live.task for live in everything if live.task is not None]
         for live in everything:
             self.cancel(live.peer.terminal_id, live.path)
-        for task in tasks:
-            try:
-                await task
-            except (asyncio.CancelledError, Exception):  # noqa: S110 - shutting down
-                pass
+        await cancel_and_wait(tasks)

@@ -35,6 +35,7 @@ from dm_server.lwm2m.peers import Peer, PeerTable
 from dm_server.lwm2m.requester import Response
 from dm_server.services import events, state, values
 from dm_server.settings import Settings
+from dm_server.tasks import cancel_and_wait
 from lwm2m_core.model import ObjectModelRepository
 from lwm2m_core.numbers import ContentFormat
 from lwm2m_core.path import LwM2mPath
@@ -406,12 +407,7 @@ class ValueWriter:
             log.exception("notification values of %d terminal(s) not stored", len(batch))
 
     async def close(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            try:
-                await self._task
-            except (asyncio.CancelledError, Exception):  # noqa: S110 - shutting down
-                pass
+        await cancel_and_wait([self._task])
         await self.flush()
 
 
