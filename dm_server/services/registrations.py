@@ -126,64 +126,6 @@ def authorise(
     )
 
 
-async def register(
-    session: AsyncSession,
-    params: RegisterParams,
-    origin: Origin,
-    *,
-    dev_auto_accept: bool,
-    now: datetime | None = None,
-) -> tuple[Terminal, Registration]:
-    now = now or utcnow()
-    if not ENDPOINT_PATTERN.fullmatch(params.endpoint):
-        raise RegistrationRefused(
-            f"endpoint name {params.endpoint!r:.60} is not valid", CoapCode.BAD_REQUEST
-        )
-    # One round trip for both: this runs for every Register. No autoflush: under group
-    # commit the other units' changes go to the database in one flush at commit.
-    with session.no_autoflush:
-        row = (
-            await session.execute(
-                select(Terminal, Registration)
-                .outerjoin(Registration, Registration.terminal_id == Terminal.id)
-                .where(Terminal.endpoint == params.endpoint)
-            )
-        ).first()
-    terminal, registration = (row[0], row[1]) if row is not None else (None, None)
-    authorise(terminal, params.endpoint, origin, dev_auto_accept)
-    if terminal is None:
-        terminal = Terminal(
-            endpoint=params.endpoint,
-            security_mode=SecurityMode.NOSEC,
-            auto_accepted=True,
-            trading_state=TradingState.OFFLINE,
-        )
-        session.add(terminal)
-        await session.flush()
-        log.info("development auto-accept: created terminal %s", params.endpoint)
-    if registration is None:
-        registration = Registration(terminal_id=terminal.id)
-        session.add(registration)
-    registration.location_id = secrets.token_hex(LOCATION_ID_BYTES)
-    registration.lifetime_s = params.lifetime_s
-    registration.lwm2m_version = params.lwm2m_version
-    registration.binding = params.binding
-    registration.queue_mode = params.queue_mode
-    registration.scheme = origin.scheme
-    registration.address = origin.address
-    registration.links_text = params.links_text
-    registration.objects = objects_json(params.objects)
-    registration.content_format = _announced_format(params.objects)
-    registration.registered_at = registration.updated_at = now
-    registration.expires_at = now + timedelta(seconds=params.lifetime_s)
-    registration.ended_at = None
-    registration.end_reason = ""
-    terminal.last_seen_at = now
-    if terminal.trading_state is TradingState.OFFLINE:
-        state.set_state(session, terminal, TradingState.IDLE, "registered", now)
-    return terminal, registration
-
-
 @dataclass(frozen=True)
 class Registered:
     """What a Register wrote (the bulk path answers with this, not ORM objects)."""

@@ -58,17 +58,17 @@ async def follow_reports(
     reported: Mapping[int, TradingState],
     reason: str,
     now: datetime,
-) -> list[int]:
+) -> None:
     """Move many terminals to the state they report (terminal id -> state), given their
     ``current`` states: a history row and an UPDATE for each that changes. An Offline
-    terminal stays Offline (only a registration brings it back). Returns those changed."""
+    terminal stays Offline (only a registration brings it back)."""
     changes = [
         (terminal_id, current[terminal_id], state)
         for terminal_id, state in reported.items()
         if current.get(terminal_id) not in (None, TradingState.OFFLINE, state)
     ]
     if not changes:
-        return []
+        return
     await session.execute(
         TerminalStateChange.__table__.insert(),
         [
@@ -85,7 +85,6 @@ async def follow_reports(
             .where(table.c.id.in_(moved))
             .values(trading_state=state, state_changed_at=now)
         )
-    return [terminal_id for terminal_id, _, _ in changes]
 
 
 async def fleet_counts(session: AsyncSession, caller: Account) -> dict[str, int]:
