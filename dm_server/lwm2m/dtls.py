@@ -71,7 +71,7 @@ class _PeerSession(_AddressDTLS):  # type: ignore[misc]
     alert level 1 code 0" and keeps the session. Kept, it belongs to that address for good:
     the next terminal a NAT (or the kernel) gives the same address and port to cannot
     handshake with its own identity ("DTLS stack tried accessing different keys"), which
-    failed 2-3 % of 2,000 fresh sessions in tests/server/measure_dtls.py.
+    failed about 3 % of 2,000 fresh sessions in tests/server/measure_dtls.py.
     """
 
     def _event(self, level: int, code: int) -> None:
@@ -130,7 +130,8 @@ def forget_session(remote: Any) -> bool:
     """Drop the DTLS session of a peer whose registration lapsed.
 
     aiocoap's DTLS server keeps every session until shutdown (its purge is never called),
-    about 22 KB each. A terminal silent for a whole lifetime handshakes again anyway.
+    (measured: 6-22 KB each with 300 peers, 3 KB with 2,000). A terminal silent for a whole
+    lifetime handshakes again anyway.
     """
     if not isinstance(remote, _AddressDTLS):
         return False

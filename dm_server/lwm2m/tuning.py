@@ -10,11 +10,12 @@ processed again, which the registration interface and Send tolerate (Send is ide
 by Event ID; a repeated Register just replaces the registration).
 
 aiocoap also schedules one event-loop timer per received message to forget it again; at
-thousands of messages a second that timer was a tenth of the server's work on a Send
-(a sampling profile put 7 % in creating the timer alone), and tens of thousands of them
-sat in the loop's heap. :func:`apply` replaces it with one queue per message layer,
-swept once a second: a message is forgotten up to a second later than its lifetime.
-Duplicates are still recognised and answered by aiocoap's own code.
+thousands of messages a second a sampling profile put 7 % of a Send's samples in
+creating those timers, and tens of thousands of them sat in the loop's heap (an A/B of
+Sends alone: 596 / 575 µs per Send with the queue below, 608 / 609 µs without).
+:func:`apply` replaces it with one queue per message layer, swept once a second: a
+message is forgotten up to a second later than its lifetime. Duplicates are still
+recognised and answered by aiocoap's own code.
 """
 
 from __future__ import annotations
